@@ -1,0 +1,65 @@
+--
+-- driftlock.* settings: defaults, contexts, descriptions, validation,
+-- reserved prefix and the hiding of kafka_properties.
+--
+-- pg_regress does not preload the library, so load it first; the
+-- restart-only settings are then reloadable ("sighup"), see src/guc.c.
+LOAD 'driftlock';
+
+SELECT name, setting, unit, context, vartype, min_val, max_val
+FROM pg_settings
+WHERE name LIKE 'driftlock.%'
+ORDER BY name;
+
+SELECT name, short_desc
+FROM pg_settings
+WHERE name LIKE 'driftlock.%'
+ORDER BY name;
+
+-- every description says whether a reload or a restart is needed
+SELECT name
+FROM pg_settings
+WHERE name LIKE 'driftlock.%'
+  AND NOT (short_desc ~ '(reload|restart)\)\.$'
+           AND extra_desc ~ 'Takes effect on reload|Requires a server restart');
+
+SHOW driftlock.kafka_max_payload_bytes;
+SHOW driftlock.kafka_stream_id_field;
+
+-- the prefix is reserved: no placeholders for misspelt settings
+SET driftlock.kafka_enable = on;
+SET driftlock.foo = 1;
+
+-- server-wide settings cannot be changed per session
+SET driftlock.kafka_enabled = on;
+
+-- values are validated by ALTER SYSTEM
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = 'metadata.stream_id';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = 'stream_id';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = '';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = '.metadata';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = 'metadata.';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = 'metadata..stream_id';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = '.';
+SELECT repeat('k', 256) AS path_256, repeat('k', 257) AS path_257 \gset
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = :'path_256';
+ALTER SYSTEM SET driftlock.kafka_stream_id_field = :'path_257';
+ALTER SYSTEM SET driftlock.kafka_max_payload_bytes = '2MB';
+ALTER SYSTEM SET driftlock.kafka_max_payload_bytes = 0;
+ALTER SYSTEM SET driftlock.kafka_max_payload_bytes = '1GB';
+ALTER SYSTEM SET driftlock.kafka_max_in_flight = 100001;
+ALTER SYSTEM SET driftlock.kafka_workers = 33;
+ALTER SYSTEM SET driftlock.kafka_enabled = 'maybe';
+ALTER SYSTEM RESET driftlock.kafka_stream_id_field;
+ALTER SYSTEM RESET driftlock.kafka_max_payload_bytes;
+
+-- kafka_properties may hold a password: hidden from ordinary roles
+CREATE ROLE regress_driftlock_plain;
+SET ROLE regress_driftlock_plain;
+SELECT count(*) AS visible_settings FROM pg_settings WHERE name LIKE 'driftlock.%';
+SELECT count(*) AS kafka_properties_rows FROM pg_settings WHERE name = 'driftlock.kafka_properties';
+SHOW driftlock.kafka_properties;
+SELECT current_setting('driftlock.kafka_properties');
+SHOW driftlock.kafka_topic;
+RESET ROLE;
+DROP ROLE regress_driftlock_plain;

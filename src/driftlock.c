@@ -1,0 +1,32 @@
+/*
+ * driftlock.c
+ *		Module entry point of the driftlock extension.
+ *
+ * _PG_init stays small: each subsystem has an init function of its own in
+ * the file that implements it.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+
+#include "driftlock.h"
+#include "guc.h"
+
+PG_MODULE_MAGIC;
+
+bool		driftlock_preloaded = false;
+
+#if PG_VERSION_NUM < 160000
+/* fmgr.h declares _PG_init from PostgreSQL 16 on */
+extern PGDLLEXPORT void _PG_init(void);
+#endif
+
+/* Library load: remember how we were loaded, then define the settings */
+void
+_PG_init(void)
+{
+	driftlock_preloaded = process_shared_preload_libraries_in_progress;
+
+	driftlock_guc_init();
+}

@@ -1,0 +1,210 @@
+/*
+ * guc.c
+ *		Definition of the driftlock.* configuration settings.
+ *
+ * Settings read by the Kafka worker fall in two groups:
+ *
+ * - Reloadable settings (PGC_SIGHUP): changed with pg_reload_conf(); the
+ *   worker picks the new values up at its next turn and reconnects when a
+ *   connection setting changed.
+ *
+ * - Restart-only settings: they size or identify the workers, or hold
+ *   secrets.  They are PGC_POSTMASTER when the library is preloaded.  When
+ *   the library is loaded later (CREATE EXTENSION, LOAD, a function call)
+ *   PostgreSQL refuses to create PGC_POSTMASTER settings ("cannot create
+ *   PGC_POSTMASTER variables after startup"), so they are defined as
+ *   PGC_SIGHUP instead.  They are informational then: without preloading no
+ *   worker runs, so nothing reads them.  This keeps CREATE EXTENSION working
+ *   in a cluster that does not preload the library, and keeps every setting
+ *   visible in pg_settings.
+ */
+#include "postgres.h"
+
+#include <string.h>
+
+#include "utils/guc.h"
+
+#include "driftlock.h"
+#include "guc.h"
+
+bool		driftlock_kafka_enabled = false;
+char	   *driftlock_kafka_brokers = NULL;
+char	   *driftlock_kafka_topic = NULL;
+char	   *driftlock_kafka_group_id = NULL;
+char	   *driftlock_kafka_stream_id_header = NULL;
+char	   *driftlock_kafka_stream_id_field = NULL;
+int			driftlock_kafka_max_payload_bytes = 1048576;
+int			driftlock_kafka_max_in_flight = 100;
+char	   *driftlock_database = NULL;
+int			driftlock_kafka_workers = 1;
+char	   *driftlock_kafka_properties = NULL;
+
+/*
+ * Check hook of driftlock.kafka_stream_id_field: empty (unset), or a dotted
+ * path of non-empty object keys such as "metadata.stream_id".
+ */
+static bool
+check_stream_id_field(char **newval, void **extra, GucSource source)
+{
+	const char *path = *newval;
+	size_t		len;
+
+	if (path == NULL || path[0] == '\0')
+		return true;
+
+	len = strlen(path);
+	if (len > DRIFTLOCK_STREAM_ID_FIELD_MAXLEN)
+	{
+		GUC_check_errdetail("The JSON path is %zu bytes long; the maximum is %d bytes.",
+							len, DRIFTLOCK_STREAM_ID_FIELD_MAXLEN);
+		return false;
+	}
+	if (path[0] == '.' || path[len - 1] == '.')
+	{
+		GUC_check_errdetail("The JSON path must not begin or end with a dot.");
+		GUC_check_errhint("Write the path as dot-separated keys, for example \"metadata.stream_id\".");
+		return false;
+	}
+	if (strstr(path, "..") != NULL)
+	{
+		GUC_check_errdetail("The JSON path contains an empty key (two consecutive dots).");
+		GUC_check_errhint("Write the path as dot-separated keys, for example \"metadata.stream_id\".");
+		return false;
+	}
+	return true;
+}
+
+/* Define every driftlock.* setting, then reserve the prefix */
+void
+driftlock_guc_init(void)
+{
+	/* see the file header comment */
+	GucContext	restart_context = driftlock_preloaded ? PGC_POSTMASTER : PGC_SIGHUP;
+
+	/* ---- reloadable settings ---- */
+
+	DefineCustomBoolVariable("driftlock.kafka_enabled",
+							 "Consume the Kafka topic (on/off, reload).",
+							 "When off, the Kafka worker stays idle.  Takes effect on reload.",
+							 &driftlock_kafka_enabled,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_brokers",
+							   "Kafka bootstrap servers (host:port list, reload).",
+							   "Comma-separated list of host:port pairs.  Takes effect on reload: the worker reconnects.",
+							   &driftlock_kafka_brokers,
+							   "localhost:9092",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_topic",
+							   "Kafka topic to consume (topic name, reload).",
+							   "Name of one Kafka topic.  Takes effect on reload: the worker resubscribes.",
+							   &driftlock_kafka_topic,
+							   "driftlock-events",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_group_id",
+							   "Kafka consumer group id (string, reload).",
+							   "Consumer group used for partition assignment; the next offsets themselves are kept in driftlock.kafka_offsets under this group id.  Takes effect on reload: the worker rejoins.",
+							   &driftlock_kafka_group_id,
+							   "driftlock-api",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_stream_id_header",
+							   "Kafka message header holding the stream id (header name, reload).",
+							   "Name of a message header, for example X-Stream-Id, whose value is the stream name or id.  Empty (the default) means unset.  Takes effect on reload.",
+							   &driftlock_kafka_stream_id_header,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_stream_id_field",
+							   "JSON field of the message holding the stream id (dotted path, reload).",
+							   "Dot-separated path of object keys in a JSON payload, for example metadata.stream_id: no empty key, no leading or trailing dot, at most 256 bytes.  Empty (the default) means unset.  Takes effect on reload.",
+							   &driftlock_kafka_stream_id_field,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_stream_id_field, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.kafka_max_payload_bytes",
+							"Largest Kafka message payload processed (1 B .. 1073741823 B, reload).",
+							"Larger messages go to driftlock.dead_letters with reason payload_too_large.  Takes effect on reload.",
+							&driftlock_kafka_max_payload_bytes,
+							1048576,
+							1, 1073741823,
+							PGC_SIGHUP,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.kafka_max_in_flight",
+							"Most Kafka messages processed per transaction (1 .. 100000, reload).",
+							"Upper bound on the batch of messages whose results and offsets are committed together.  Takes effect on reload.",
+							&driftlock_kafka_max_in_flight,
+							100,
+							1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	/* ---- restart-only settings ---- */
+
+	DefineCustomStringVariable("driftlock.database",
+							   "Database the Kafka worker connects to (database name, restart).",
+							   "The worker writes anomalies, dead letters and offsets into this database, where CREATE EXTENSION driftlock must have been run.  Requires a server restart.",
+							   &driftlock_database,
+							   "postgres",
+							   restart_context,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.kafka_workers",
+							"Number of Kafka consumer workers (0 .. 32, restart).",
+							"0 starts no worker.  Each worker is a background worker, so max_worker_processes must leave room for them.  Requires a server restart.",
+							&driftlock_kafka_workers,
+							1,
+							0, 32,
+							restart_context,
+							0,
+							NULL, NULL, NULL);
+
+	/*
+	 * Extra librdkafka settings, typically TLS and SASL, so possibly a
+	 * password.  Three rules keep it out of sight of non-superusers:
+	 *
+	 * - GUC_SUPERUSER_ONLY hides it from pg_settings, SHOW and
+	 * current_setting() for roles without pg_read_all_settings.
+	 *
+	 * - No check hook: a rejected value makes PostgreSQL report "invalid
+	 * value for parameter ...: <value>", which would copy the password into
+	 * the server log.  The worker validates the syntax when it starts.
+	 *
+	 * - Restart-only: on reload the postmaster logs 'parameter "X" changed
+	 * to "<value>"' for every changed reloadable setting, but only "cannot
+	 * be changed without restarting the server" for PGC_POSTMASTER ones.
+	 */
+	DefineCustomStringVariable("driftlock.kafka_properties",
+							   "Extra librdkafka settings, e.g. TLS and SASL (key=value;key=value, restart).",
+							   "Semicolon-separated librdkafka configuration properties, for example security.protocol=SASL_SSL;sasl.username=u;sasl.password=p.  Visible to superusers and members of pg_read_all_settings only.  Checked by the Kafka worker when it starts.  Requires a server restart.",
+							   &driftlock_kafka_properties,
+							   "",
+							   restart_context,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("driftlock");
+#else
+	EmitWarningsOnPlaceholders("driftlock");
+#endif
+}

@@ -1,0 +1,28 @@
+/*
+ * guc.h
+ *		Configuration settings of the driftlock extension (driftlock.*).
+ */
+#ifndef DRIFTLOCK_GUC_H
+#define DRIFTLOCK_GUC_H
+
+/* Longest accepted driftlock.kafka_stream_id_field, in bytes */
+#define DRIFTLOCK_STREAM_ID_FIELD_MAXLEN 256
+
+/* Reloadable (SIGHUP) */
+extern bool driftlock_kafka_enabled;
+extern char *driftlock_kafka_brokers;
+extern char *driftlock_kafka_topic;
+extern char *driftlock_kafka_group_id;
+extern char *driftlock_kafka_stream_id_header;
+extern char *driftlock_kafka_stream_id_field;
+extern int	driftlock_kafka_max_payload_bytes;
+extern int	driftlock_kafka_max_in_flight;
+
+/* Restart-only (postmaster) when preloaded */
+extern char *driftlock_database;
+extern int	driftlock_kafka_workers;
+extern char *driftlock_kafka_properties;
+
+extern void driftlock_guc_init(void);
+
+#endif							/* DRIFTLOCK_GUC_H */

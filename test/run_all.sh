@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+#
+# test/run_all.sh -- the driftlock test command.
+#
+# On Debian 12, as root: installs the build and test dependencies with apt
+# (skipped when they are all installed), builds with -Werror, installs the
+# extension, and runs every test: C unit tests (also under ASan/UBSan),
+# pg_regress tests (make installcheck, on a temporary instance) and TAP tests
+# (make prove).  PostgreSQL refuses to run as root, so as root the database
+# tests run as the postgres user in a copy of the tree under /tmp.
+#
+# Prints one line per step and, last, "N passed, N failed"; exits non-zero
+# when any step failed.  Environment: PG_CONFIG (default: PostgreSQL 15's).
+
+set -uo pipefail
+
+cd "$(dirname "$0")/.."
+SRC_DIR=$(pwd)
+
+PACKAGES=(postgresql-15 postgresql-server-dev-15 librdkafka-dev libzstd-dev kcat
+	libipc-run-perl build-essential pgtap clang valgrind jq)
+
+if [ -z "${PG_CONFIG:-}" ]; then
+	if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
+		PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	else
+		PG_CONFIG=pg_config
+	fi
+fi
+export PG_CONFIG
+# Tests start their own servers: ignore any connection settings around us.
+unset PGHOST PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS
+
+MAKE=(make --no-print-directory -j"$(nproc 2>/dev/null || echo 2)")
+is_root() { [ "$(id -u)" -eq 0 ]; }
+
+passed=0
+failed=0
+summary=()
+stop_now=0
+
+# run_step NAME COMMAND...: run one step and record its result
+run_step() {
+	local name=$1
+	shift
+	if [ "$stop_now" -eq 1 ]; then
+		summary+=("skip  $name")
+		return 0
+	fi
+	echo
+	echo "==== $name"
+	if "$@"; then
+		passed=$((passed + 1))
+		summary+=("ok    $name")
+		return 0
+	fi
+	failed=$((failed + 1))
+	summary+=("FAIL  $name")
+	return 1
+}
+
+install_dependencies() {
+	local missing=() pkg
+	for pkg in "${PACKAGES[@]}"; do
+		if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+			missing+=("$pkg")
+		fi
+	done
+	if [ "${#missing[@]}" -eq 0 ]; then
+		echo "all packages installed"
+		return 0
+	fi
+	if ! is_root; then
+		echo "missing packages: ${missing[*]} (run as root to install them)" >&2
+		return 1
+	fi
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq &&
+		apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+}
+
+# META.json is valid JSON and its versions equal the control file's
+check_metadata() {
+	local control_version
+	control_version=$(sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" driftlock.control)
+	echo "driftlock.control default_version: $control_version"
+	jq -e --arg v "$control_version" \
+		'.version == $v and .provides.driftlock.version == $v and ."meta-spec".version == "1.0.0"' \
+		META.json >/dev/null &&
+		[ -f "sql/driftlock--$control_version.sql" ]
+}
+
+build() {
+	"${MAKE[@]}" clean >/dev/null && "${MAKE[@]}"
+}
+
+install_extension() {
+	if is_root || [ -w "$("$PG_CONFIG" --pkglibdir)" ]; then
+		"${MAKE[@]}" install
+	else
+		sudo -n "${MAKE[@]}" install
+	fi
+}
+
+# Where the database tests run: the tree itself, or as root a copy owned by
+# postgres (the checkout may sit where postgres cannot read, e.g. /root).
+TEST_DIR=$SRC_DIR
+RUN_AS=()
+prepare_test_tree() {
+	if ! is_root; then
+		return 0
+	fi
+	TEST_DIR=$(mktemp -d /tmp/driftlock-test.XXXXXX) || return 1
+	tar -C "$SRC_DIR" -cf - --exclude=./.git --exclude='./tmp_check*' \
+		--exclude=./results . | tar -C "$TEST_DIR" -xf - &&
+		chown -R postgres: "$TEST_DIR" &&
+		RUN_AS=(runuser -u postgres --) &&
+		echo "database tests run as postgres in $TEST_DIR"
+}
+
+in_test_tree() {
+	(cd "$TEST_DIR" && "${RUN_AS[@]}" env PG_CONFIG="$PG_CONFIG" "$@")
+}
+
+regress_tests() {
+	if in_test_tree "${MAKE[@]}" installcheck; then
+		return 0
+	fi
+	if [ -f "$TEST_DIR/regression.diffs" ]; then
+		echo "---- regression.diffs"
+		cat "$TEST_DIR/regression.diffs"
+	fi
+	return 1
+}
+
+tap_tests() {
+	if in_test_tree "${MAKE[@]}" tools && in_test_tree make --no-print-directory prove; then
+		return 0
+	fi
+	local log
+	for log in "$TEST_DIR"/tmp_check/log/regress_log_*; do
+		[ -f "$log" ] || continue
+		echo "---- tail of $log"
+		tail -n 40 "$log"
+	done
+	return 1
+}
+
+run_step "dependencies" install_dependencies || stop_now=1
+run_step "metadata (META.json, control file)" check_metadata
+run_step "build (-Wall -Wextra -Werror)" build || stop_now=1
+run_step "install" install_extension || stop_now=1
+run_step "unit tests" "${MAKE[@]}" unit
+run_step "unit tests (ASan/UBSan)" "${MAKE[@]}" unit SANITIZE=1
+run_step "benchmarks build" "${MAKE[@]}" bench-build
+run_step "prepare test tree" prepare_test_tree || stop_now=1
+run_step "pg_regress tests (make installcheck)" regress_tests
+run_step "TAP tests (make prove)" tap_tests
+
+# Leave a failed run's tree for inspection; remove a successful one.
+if [ "$TEST_DIR" != "$SRC_DIR" ]; then
+	if [ "$failed" -eq 0 ]; then
+		rm -rf "$TEST_DIR"
+	else
+		echo
+		echo "test tree kept in $TEST_DIR"
+	fi
+fi
+
+echo
+echo "==== summary"
+printf '%s\n' "${summary[@]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,46 @@
+# driftlock not preloaded: CREATE EXTENSION works, and every setting is
+# defined once the library is loaded, restart-only ones as reloadable.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('no_preload');
+$node->init;
+$node->start;
+
+is($node->safe_psql('postgres', 'SHOW shared_preload_libraries'),
+	'', 'the library is not preloaded');
+
+$node->safe_psql('postgres', 'CREATE EXTENSION driftlock');
+pass('CREATE EXTENSION without preloading');
+
+is( $node->safe_psql(
+		'postgres', q{
+LOAD 'driftlock';
+SELECT count(*) FROM pg_settings
+WHERE name LIKE 'driftlock.%' AND short_desc <> '' AND extra_desc <> ''}),
+	'11', 'all eleven settings show in pg_settings with descriptions');
+
+is( $node->safe_psql(
+		'postgres', q{
+LOAD 'driftlock';
+SELECT string_agg(name || '=' || context, ',' ORDER BY name) FROM pg_settings
+WHERE name IN ('driftlock.database', 'driftlock.kafka_workers', 'driftlock.kafka_properties')}),
+	'driftlock.database=sighup,driftlock.kafka_properties=sighup,driftlock.kafka_workers=sighup',
+	'restart-only settings fall back to sighup without preloading');
+
+# A new session loads the library through the extension's function
+is( $node->safe_psql(
+		'postgres', q{
+SELECT driftlock_config_check('{}');
+SELECT setting FROM pg_settings WHERE name = 'driftlock.kafka_topic'}),
+	"t\ndriftlock-events", 'calling a function loads the library and its settings');
+
+$node->safe_psql('postgres', 'DROP EXTENSION driftlock');
+pass('DROP EXTENSION');
+
+$node->stop;
+done_testing();
