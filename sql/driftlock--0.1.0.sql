@@ -185,3 +185,115 @@ GRANT ALL ON ALL TABLES IN SCHEMA driftlock TO driftlock_admin;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA driftlock TO driftlock_admin;
 
 -- ==== detector types and functions ====
+
+-- The verdict the detector gives one event (see docs/detector.md).
+CREATE TYPE driftlock.verdict AS (
+    is_anomaly boolean,
+    warm boolean,
+    score double precision,
+    p_value double precision,
+    ncd double precision,
+    compression_ratio double precision,
+    entropy double precision,
+    confidence double precision,
+    explanation text
+);
+COMMENT ON TYPE driftlock.verdict IS 'The verdict of the driftlock detector on one event';
+
+-- driftlock_detect(payload [, config]): the streaming detector over rows, as
+-- an aggregate usable as a window function.  One C transition function
+-- serves the three payload types.
+CREATE FUNCTION driftlock_detect_transition(internal, text)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_transition(internal, text, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_transition(internal, bytea)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_transition(internal, bytea, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_transition(internal, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_transition(internal, jsonb, jsonb)
+RETURNS internal AS 'MODULE_PATHNAME', 'driftlock_detect_transition'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION driftlock_detect_final(internal)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_detect_final'
+LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE AGGREGATE driftlock_detect(payload text) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+CREATE AGGREGATE driftlock_detect(payload text, config jsonb) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+CREATE AGGREGATE driftlock_detect(payload bytea) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+CREATE AGGREGATE driftlock_detect(payload bytea, config jsonb) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+CREATE AGGREGATE driftlock_detect(payload jsonb) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+CREATE AGGREGATE driftlock_detect(payload jsonb, config jsonb) (
+    SFUNC = driftlock_detect_transition, STYPE = internal,
+    FINALFUNC = driftlock_detect_final, FINALFUNC_MODIFY = READ_ONLY);
+
+-- driftlock_score(baseline text[], payload text [, config]): stateless.
+CREATE FUNCTION driftlock_score(baseline text[], payload text, config jsonb DEFAULT '{}')
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_score_baseline'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+-- driftlock_score(stream_id, payload): against the stream's saved detector,
+-- without changing it.  SECURITY DEFINER so that ordinary roles can score
+-- without reading the saved state (which holds payloads) themselves.
+CREATE FUNCTION driftlock_score(stream_id uuid, payload text)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_score_stream'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION driftlock_score(stream_id uuid, payload bytea)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_score_stream'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+CREATE FUNCTION driftlock_score(stream_id uuid, payload jsonb)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_score_stream'
+LANGUAGE C STABLE STRICT SECURITY DEFINER SET search_path = pg_catalog, pg_temp;
+
+-- driftlock_observe(stream_id, payload): score, learn, save, record the
+-- anomaly -- what the Kafka worker does, for events that arrive by SQL.
+-- It writes the stream's state and anomalies, so it is for driftlock_admin.
+CREATE FUNCTION driftlock_observe(stream_id uuid, payload text)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_observe'
+LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION driftlock_observe(stream_id uuid, payload bytea)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_observe'
+LANGUAGE C VOLATILE STRICT;
+CREATE FUNCTION driftlock_observe(stream_id uuid, payload jsonb)
+RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_observe'
+LANGUAGE C VOLATILE STRICT;
+REVOKE ALL ON FUNCTION driftlock_observe(uuid, text), driftlock_observe(uuid, bytea),
+    driftlock_observe(uuid, jsonb) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION driftlock_observe(uuid, text), driftlock_observe(uuid, bytea),
+    driftlock_observe(uuid, jsonb) TO driftlock_admin;
+
+-- driftlock_compare(baseline, window): NCD and novelty of two sets of events
+-- and a seeded permutation test of the novelty.
+CREATE FUNCTION driftlock_compare(
+    baseline text[], "window" text[],
+    permutations integer DEFAULT 199, seed bigint DEFAULT 0,
+    OUT ncd double precision, OUT novelty double precision, OUT p_value double precision,
+    OUT baseline_compression_ratio double precision,
+    OUT window_compression_ratio double precision,
+    OUT baseline_entropy double precision, OUT window_entropy double precision,
+    OUT permutations_run integer)
+RETURNS record AS 'MODULE_PATHNAME', 'driftlock_compare'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION driftlock_score(text[], text, jsonb) IS 'Score a payload against a baseline of events given inline';
+COMMENT ON FUNCTION driftlock_score(uuid, text) IS 'Score a payload against a stream''s saved detector, without changing it';
+COMMENT ON FUNCTION driftlock_observe(uuid, text) IS 'Score a payload, learn from it, save the stream''s detector, record an anomaly';
+COMMENT ON FUNCTION driftlock_compare(text[], text[], integer, bigint) IS 'NCD of a window of events against a baseline, with a permutation-test p-value';
+COMMENT ON AGGREGATE driftlock_detect(text) IS 'The streaming detector over rows in order; use as a window function';

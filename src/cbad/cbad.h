@@ -225,8 +225,8 @@ cbad_status cbad_detector_deserialize(const uint8_t *data, size_t len,
 									  const cbad_allocator *allocator,
 									  cbad_detector **out);
 
-/* Free a buffer returned by cbad_detector_serialize. */
-void		cbad_buffer_free(const cbad_allocator *allocator, void *ptr);
+/* Free a buffer that cbad_detector_serialize returned for det. */
+void		cbad_buffer_free(const cbad_detector *det, void *ptr);
 
 /* ------------------------------------------------------------------------
  * Window versus baseline (batch drift test)
@@ -234,7 +234,9 @@ void		cbad_buffer_free(const cbad_allocator *allocator, void *ptr);
 typedef struct cbad_compare_result
 {
 	double		ncd;			/* NCD(B, W) of the joined events */
-	double		p_value;		/* permutation-test p-value */
+	double		novelty;		/* (C(BW) - C(B)) / C(W): what B leaves
+								 * unexplained in W, the test statistic */
+	double		p_value;		/* permutation-test p-value of the novelty */
 	double		baseline_ratio; /* compression ratio of B */
 	double		window_ratio;	/* compression ratio of W */
 	double		baseline_entropy;
@@ -243,9 +245,9 @@ typedef struct cbad_compare_result
 } cbad_compare_result;
 
 /*
- * NCD of the window's events against the baseline's, and the share of random
- * re-splits of the pooled events (seeded, so deterministic) whose NCD is at
- * least as large.  Both sets must be non-empty.
+ * NCD and novelty of the window's events against the baseline's, and the
+ * share of random re-splits of the pooled events (seeded, so deterministic)
+ * whose novelty is at least as large.  Both sets must be non-empty.
  */
 cbad_status cbad_compare(const uint8_t *const *base, const size_t *base_lens, size_t nbase,
 						 const uint8_t *const *win, const size_t *win_lens, size_t nwin,

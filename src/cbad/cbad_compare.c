@@ -1,13 +1,18 @@
 /*
- * cbad_compare.c -- window versus baseline: NCD and a permutation test
+ * cbad_compare.c -- window versus baseline: NCD, novelty and a permutation
+ * test
  *
- * NCD(B, W) = (C(BW) - min(C(B), C(W))) / max(C(B), C(W)) over the events of
- * each set joined by newlines.  On its own the NCD of sets of different sizes
- * is far from 0 even when both come from the same source, so it is never
- * compared with a fixed threshold here: the p-value is the share of random
- * re-splits of the pooled events into sets of the same sizes whose NCD is at
- * least the observed one, (1 + #{NCD' >= NCD}) / (1 + permutations).  The
- * shuffles come from a seeded splitmix64, so a call is deterministic.
+ * Over the events of each set joined by newlines:
+ *   NCD(B, W) = (C(BW) - min(C(B), C(W))) / max(C(B), C(W))
+ *   novelty   = (C(BW) - C(B)) / C(W), how much of W the baseline leaves
+ *               unexplained (about 0: W repeats B; about 1: nothing shared).
+ * NCD is reported because users of the original know it, but for sets of
+ * different sizes it is far from 0 even when both come from one source, and
+ * it is not even monotone in how different W is, so it is never the test.
+ * The p-value is the share of random re-splits of the pooled events into
+ * sets of the same sizes whose novelty is at least the observed one,
+ * (1 + #{novelty' >= novelty}) / (1 + permutations).  The shuffles come from
+ * a seeded splitmix64, so a call is deterministic.
  */
 #include "cbad_internal.h"
 
@@ -64,7 +69,7 @@ join(pool *p, const size_t *order, size_t nbase)
 }
 
 static bool
-ncd_of(pool *p, const size_t *order, size_t nbase, double *ncd)
+measure(pool *p, const size_t *order, size_t nbase, double *ncd, double *novelty)
 {
 	size_t		split = join(p, order, nbase);
 	size_t		cb = csize(p, p->joined.data, split);
@@ -78,6 +83,7 @@ ncd_of(pool *p, const size_t *order, size_t nbase, double *ncd)
 	*ncd = ((double) cbw - (double) lo) / (double) hi;
 	if (*ncd < 0)
 		*ncd = 0;
+	*novelty = cbw > cb ? ((double) cbw - (double) cb) / (double) cw : 0.0;
 	return true;
 }
 
@@ -93,7 +99,8 @@ cbad_compare(const uint8_t *const *base, const size_t *base_lens, size_t nbase,
 	uint8_t    *masked = NULL;
 	size_t		total = 0;
 	cbad_status status = CBAD_OK;
-	double		observed;
+	double		observed,
+				ncd;
 	int			at_least = 0;
 
 	memset(res, 0, sizeof(*res));
@@ -148,12 +155,13 @@ cbad_compare(const uint8_t *const *base, const size_t *base_lens, size_t nbase,
 		}
 	}
 
-	if (!ncd_of(&p, order, nbase, &observed))
+	if (!measure(&p, order, nbase, &ncd, &observed))
 	{
 		status = CBAD_EZSTD;
 		goto done;
 	}
-	res->ncd = observed;
+	res->ncd = ncd;
+	res->novelty = observed;
 	{
 		size_t		split = join(&p, order, nbase);
 		size_t		cb = csize(&p, p.joined.data, split);
@@ -167,7 +175,7 @@ cbad_compare(const uint8_t *const *base, const size_t *base_lens, size_t nbase,
 
 	for (int k = 0; k < permutations; k++)
 	{
-		double		ncd;
+		double		novelty;
 
 		/* Fisher-Yates over the pool */
 		for (size_t i = p.n - 1; i > 0; i--)
@@ -178,12 +186,12 @@ cbad_compare(const uint8_t *const *base, const size_t *base_lens, size_t nbase,
 			order[i] = order[j];
 			order[j] = t;
 		}
-		if (!ncd_of(&p, order, nbase, &ncd))
+		if (!measure(&p, order, nbase, &ncd, &novelty))
 		{
 			status = CBAD_EZSTD;
 			goto done;
 		}
-		if (ncd >= observed)
+		if (novelty >= observed)
 			at_least++;
 	}
 	res->permutations = permutations;

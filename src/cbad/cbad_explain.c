@@ -23,6 +23,10 @@ typedef struct text
 	size_t		len;			/* length needed so far */
 } text;
 
+#if defined(__GNUC__)
+static void put(text *t, const char *fmt,...) __attribute__((format(printf, 2, 3)));
+#endif
+
 static void
 put(text *t, const char *fmt,...)
 {
@@ -122,7 +126,12 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 			 const cbad_verdict *v, char *buf, size_t buflen)
 {
 	text		t = {buf, buflen, 0};
-	size_t		scored = len < (size_t) det->cfg.max_event_bytes ? len : (size_t) det->cfg.max_event_bytes;
+	size_t		max = (size_t) det->cfg.max_event_bytes;
+	size_t		scored = v->raw_bytes < max ? v->raw_bytes : max;
+
+	/* the event may be passed shortened to what was scored, or not at all */
+	if (len > scored)
+		len = scored;
 
 	if (buflen > 0)
 		buf[0] = '\0';
@@ -151,9 +160,9 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 				put(&t, "only %d of the %d recent normal events compressed as badly.",
 					higher, v->calibration_events);
 		}
-		if (event != NULL && scored > 0)
+		if (event != NULL && len > 0)
 		{
-			cbad_scratch *s = cbad_scratch_get(scored);
+			cbad_scratch *s = cbad_scratch_get(len);
 
 			if (s != NULL)
 			{
@@ -161,10 +170,10 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 
 				if (det->cfg.mask)
 				{
-					cbad_mask(event, scored, s->masked);
+					cbad_mask(event, len, s->masked);
 					m = s->masked;
 				}
-				put_new_tokens(&t, det, m, event, scored);
+				put_new_tokens(&t, det, m, event, len);
 			}
 		}
 	}
@@ -174,6 +183,9 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 			"this %zu-byte event cost %.2f of its stand-alone compressed size, "
 			"%.1f times the typical %.2f.",
 			v->p_value, v->baseline_events, v->raw_bytes, v->ncd, v->score, v->typical_ncd);
+		if (1.0 / (v->calibration_events + 1.0) > det->cfg.alpha)
+			put(&t, " No event can be flagged yet: with %d calibration scores the smallest possible p-value is %.3g, above alpha = %g.",
+				v->calibration_events, 1.0 / (v->calibration_events + 1.0), det->cfg.alpha);
 	}
 	if (v->truncated)
 		put(&t, " Only its first %zu of %zu bytes were scored (max_event_bytes).", scored, v->raw_bytes);

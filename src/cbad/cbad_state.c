@@ -141,11 +141,12 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 }
 
 void
-cbad_buffer_free(const cbad_allocator *allocator, void *ptr)
+cbad_buffer_free(const cbad_detector *det, void *ptr)
 {
 	cbad_mem	mem;
 
-	cbad_mem_init(&mem, allocator);
+	/* same allocator as the detector, but not counted in its memory */
+	cbad_mem_init(&mem, &det->mem.allocator);
 	cbad_mem_free(&mem, ptr);
 }
 

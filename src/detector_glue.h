@@ -1,0 +1,37 @@
+/*
+ * detector_glue.h -- what the SQL functions (and the worker) share around
+ * the detector core: memory, errors, payload bytes, the verdict row
+ */
+#ifndef DRIFTLOCK_DETECTOR_GLUE_H
+#define DRIFTLOCK_DETECTOR_GLUE_H
+
+#include "fmgr.h"
+#include "access/tupdesc.h"
+#include "utils/memutils.h"
+
+#include "cbad/cbad.h"
+
+/* An allocator that takes memory from cxt (NULL on out-of-memory, no error). */
+extern cbad_allocator driftlock_allocator(MemoryContext cxt);
+
+/* Raise a clear error for a failed detector call; what names the action. */
+extern void driftlock_report_status(cbad_status status, const char *what);
+
+/*
+ * The bytes of a payload of type text, bytea or jsonb (jsonb is scored in its
+ * canonical text form, so equal documents score equally).
+ */
+extern const uint8_t *driftlock_payload_bytes(Datum value, Oid type, size_t *len);
+
+/* The plain-English explanation of a verdict, palloc'd. */
+extern char *driftlock_explanation(const cbad_detector *det, const uint8_t *event,
+								   size_t len, const cbad_verdict *verdict);
+
+/* The driftlock.verdict row for a verdict and its explanation. */
+extern Datum driftlock_verdict_datum(TupleDesc tupdesc, const cbad_verdict *verdict,
+									 const char *explanation);
+
+/* Tuple descriptor of the calling function's composite result. */
+extern TupleDesc driftlock_result_tupdesc(FunctionCallInfo fcinfo);
+
+#endif
