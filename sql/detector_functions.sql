@@ -91,6 +91,14 @@ SELECT (v).explanation ~ '^[ -~]*$' AS ascii_explanation
 FROM (SELECT driftlock_detect(p, '{"warmup": 2, "alpha": 0.5}') OVER (ORDER BY o) AS v
       FROM (VALUES (1, 'abc'::bytea), (2, 'abd'::bytea), (3, '\xc328ff00fe'::bytea)) t(o, p)) s;
 
+-- a very large payload is scored on its first max_event_bytes bytes, without
+-- reading the rest
+SELECT (v).warm, (v).explanation ~ 'Only its first 65536 of 20000004 bytes were scored' AS says_truncated
+FROM (SELECT driftlock_detect(p) OVER (ORDER BY o) AS v
+      FROM (VALUES (1, convert_to(repeat('large event ', 1666667) || '', 'UTF8')::bytea)) t(o, p)) s;
+SELECT (v).warm, (v).explanation ~ 'Only its first 100 of 20000000 bytes were scored' AS says_truncated
+FROM (SELECT driftlock_detect(repeat('y', 20000000), '{"max_event_bytes": 100}') OVER () AS v) s;
+
 -- driftlock_score against an inline baseline
 SELECT (s).is_anomaly, (s).warm, round((s).p_value::numeric, 4) AS p
 FROM (SELECT driftlock_score(array_agg(line ORDER BY ts), 'GET /api/cart/7 HTTP/1.1 200 12ms user=u700', '{"warmup": 100}') AS s

@@ -78,6 +78,7 @@ driftlock_detect_transition(PG_FUNCTION_ARGS)
 		size_t		len;
 		const uint8_t *bytes = driftlock_payload_bytes(PG_GETARG_DATUM(1),
 													   get_fn_expr_argtype(fcinfo->flinfo, 1),
+													   (size_t) cbad_detector_config(st->det)->max_event_bytes,
 													   &len);
 
 		driftlock_report_status(cbad_detector_observe(st->det, bytes, len, &st->last),

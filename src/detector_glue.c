@@ -9,6 +9,7 @@
 #include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
+#include "access/detoast.h"
 
 #include "detector_glue.h"
 
@@ -63,16 +64,21 @@ driftlock_report_status(cbad_status status, const char *what)
 }
 
 const uint8_t *
-driftlock_payload_bytes(Datum value, Oid type, size_t *len)
+driftlock_payload_bytes(Datum value, Oid type, size_t prefix, size_t *len)
 {
 	switch (type)
 	{
 		case TEXTOID:
 		case BYTEAOID:
 			{
-				struct varlena *v = PG_DETOAST_DATUM_PACKED(value);
+				struct varlena *v;
+				size_t		total = toast_raw_datum_size(value) - VARHDRSZ;
 
-				*len = VARSIZE_ANY_EXHDR(v);
+				if (prefix > 0 && total > prefix)
+					v = PG_DETOAST_DATUM_SLICE(value, 0, (int32) prefix);
+				else
+					v = PG_DETOAST_DATUM_PACKED(value);
+				*len = total;
 				return (const uint8_t *) VARDATA_ANY(v);
 			}
 		case JSONBOID:

@@ -19,9 +19,12 @@ extern void driftlock_report_status(cbad_status status, const char *what);
 
 /*
  * The bytes of a payload of type text, bytea or jsonb (jsonb is scored in its
- * canonical text form, so equal documents score equally).
+ * canonical text form, so equal documents score equally).  *len is the full
+ * length; when prefix > 0, only the first prefix bytes of a text or bytea are
+ * fetched (a large value is not detoasted whole just to score its start).
  */
-extern const uint8_t *driftlock_payload_bytes(Datum value, Oid type, size_t *len);
+extern const uint8_t *driftlock_payload_bytes(Datum value, Oid type, size_t prefix,
+											  size_t *len);
 
 /* The plain-English explanation of a verdict, palloc'd. */
 extern char *driftlock_explanation(const cbad_detector *det, const uint8_t *event,

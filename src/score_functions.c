@@ -47,7 +47,7 @@ array_events(ArrayType *arr, const char *argname, const uint8_t ***events, size_
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not contain NULL elements", argname),
 					 errdetail("Element %d is NULL.", i + 1)));
-		(*events)[i] = driftlock_payload_bytes(elems[i], TEXTOID, &(*lens)[i]);
+		(*events)[i] = driftlock_payload_bytes(elems[i], TEXTOID, 0, &(*lens)[i]);
 	}
 	return n;
 }
@@ -77,7 +77,8 @@ driftlock_score_baseline(PG_FUNCTION_ARGS)
 	driftlock_config_from_jsonb(PG_NARGS() > 2 && !PG_ARGISNULL(2) ?
 								PG_GETARG_JSONB_P(2) : NULL, &cfg);
 	n = array_events(baseline, "baseline", &events, &lens);
-	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1), &len);
+	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
+									  (size_t) cfg.max_event_bytes, &len);
 
 	allocator = driftlock_allocator(CurrentMemoryContext);
 	driftlock_report_status(cbad_detector_create(&cfg, &allocator, &det), "creating the detector");

@@ -164,12 +164,13 @@ driftlock_score_stream(PG_FUNCTION_ARGS)
 	cbad_detector *det;
 	cbad_verdict verdict;
 	size_t		len;
-	const uint8_t *payload = driftlock_payload_bytes(PG_GETARG_DATUM(1),
-													 get_fn_expr_argtype(fcinfo->flinfo, 1), &len);
+	const uint8_t *payload;
 
 	SPI_connect();
 	det = driftlock_stream_load(id, false, cxt);
 	SPI_finish();
+	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
+									  (size_t) cbad_detector_config(det)->max_event_bytes, &len);
 	driftlock_report_status(cbad_detector_score(det, payload, len, &verdict), "scoring the payload");
 	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict,
 											driftlock_explanation(det, payload, len, &verdict)));
@@ -194,8 +195,9 @@ driftlock_observe(PG_FUNCTION_ARGS)
 	char	   *explanation;
 	MemoryContext old;
 	size_t		len;
+	/* whole: the anomaly row keeps the exact bytes */
 	const uint8_t *payload = driftlock_payload_bytes(PG_GETARG_DATUM(1),
-													 get_fn_expr_argtype(fcinfo->flinfo, 1), &len);
+													 get_fn_expr_argtype(fcinfo->flinfo, 1), 0, &len);
 
 	SPI_connect();
 	det = driftlock_stream_load(id, true, cxt);

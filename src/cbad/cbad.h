@@ -164,6 +164,10 @@ void		cbad_detector_free(cbad_detector *det);
 const cbad_config *cbad_detector_config(const cbad_detector *det);
 
 /*
+ * In the functions below that take an event, len is the event's full length
+ * but only its first max_event_bytes bytes are ever read: a caller may pass a
+ * buffer holding just that prefix.
+ *
  * Score one event and learn from it: a normal event joins the baseline and
  * the calibration; an anomaly is kept out of both.  A lasting run of
  * anomalies (drift_threshold of the last drift_window events) is treated as
