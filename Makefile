@@ -85,7 +85,7 @@ endif
 bench-build: $(BENCH_BINS)
 	@true
 
-test/bench/%: test/bench/%.c $(CBAD_SRCS) $(CBAD_HDRS)
+test/bench/%: test/bench/%.c $(CBAD_SRCS) $(CBAD_HDRS) $(wildcard test/bench/*.h)
 	$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $@ $< $(CBAD_SRCS) $(CBAD_LIBS)
 
 tools: $(TOOL_BINS)

@@ -21,7 +21,7 @@ cbad_config_default(cbad_config *cfg)
 	cfg->calibration_size = 500;
 	cfg->alpha = 0.01;
 	cfg->learn_threshold = 0.5;
-	cfg->rebuild_interval = 16;
+	cfg->rebuild_interval = 64;
 	cfg->zstd_level = 3;
 	cfg->mask = true;
 	cfg->drift_window = 200;

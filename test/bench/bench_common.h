@@ -81,16 +81,17 @@ synthetic_event(uint64_t *rng, uint64_t seq, char *buf, size_t cap)
 		"token validated", "cart updated"
 	};
 	static const char *levels[] = {"info", "info", "info", "debug", "warn"};
+	static const char *regions[] = {"eu-west-1", "us-east-2", "ap-south-1"};
 	uint64_t	r = bench_rand(rng);
 	int			n;
 
 	n = snprintf(buf, cap,
 				 "{\"ts\":\"2026-11-%02dT%02d:%02d:%02d.%03dZ\",\"service\":\"%s\",\"level\":\"%s\","
-				 "\"msg\":\"%s\",\"request_id\":\"%08llx-%04x\",\"latency_ms\":%d,\"user\":\"u%05d\",\"status\":%d}",
+				 "\"msg\":\"%s\",\"request_id\":\"%08llx-%04x\",\"latency_ms\":%d,\"user\":\"u%05d\",\"status\":%d,\"region\":\"%s\"}",
 				 (int) (1 + seq / 86400 % 28), (int) (seq / 3600 % 24), (int) (seq / 60 % 60), (int) (seq % 60),
 				 (int) (r % 1000), services[(r >> 10) % 5], levels[(r >> 13) % 5], messages[(r >> 16) % 8],
 				 (unsigned long long) (bench_rand(rng) & 0xffffffffULL), (unsigned) ((r >> 20) & 0xffff),
-				 (int) (5 + (r >> 36) % 400), (int) ((r >> 45) % 50000), (r >> 61) ? 200 : 404);
+				 (int) (5 + (r >> 36) % 400), (int) ((r >> 45) % 50000), (r >> 61) ? 200 : 404, regions[(r >> 40) % 3]);
 	return n < 0 ? 0 : ((size_t) n < cap ? (size_t) n : cap - 1);
 }
 
