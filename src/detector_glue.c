@@ -16,12 +16,16 @@
 /* Explanations are short paragraphs; this bounds the rare long one. */
 #define EXPLANATION_MAX 2048
 
+/*
+ * Out of memory raises the usual ERROR here rather than returning NULL to
+ * the core: zstd 1.5.4 does not survive every failed allocation, and the
+ * memory of whatever was half-built belongs to a context that the error
+ * resets.  A detector whose update failed this way must not be used again.
+ */
 static void *
 context_alloc(void *opaque, size_t size)
 {
-	/* NO_OOM: the core reports CBAD_ENOMEM and unwinds cleanly */
-	return MemoryContextAllocExtended((MemoryContext) opaque, size,
-									  MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+	return MemoryContextAllocExtended((MemoryContext) opaque, size, MCXT_ALLOC_HUGE);
 }
 
 static void

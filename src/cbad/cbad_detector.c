@@ -27,6 +27,8 @@
 #include <math.h>
 #include <string.h>
 
+static void free_cdict(cbad_detector *det, ZSTD_CDict *cdict);
+
 static void
 flags_clear(cbad_detector *det)
 {
@@ -99,7 +101,7 @@ cbad_detector_free(cbad_detector *det)
 
 	if (det == NULL)
 		return;
-	ZSTD_freeCDict(det->cdict);
+	free_cdict(det, det->cdict);
 	cbad_events_release(&det->mem, &det->baseline);
 	cbad_events_release(&det->mem, &det->pending);
 	cbad_events_release(&det->mem, &det->suspects);
@@ -137,13 +139,37 @@ empty_cost(cbad_scratch *s, int level)
 	return s->empty_cost[level];
 }
 
-/* Build a dictionary over bytes (by reference: bytes must outlive it). */
+/*
+ * Build a dictionary over bytes (by reference: bytes must outlive it) in a
+ * workspace of our own, freed with free_cdict.  A static CDict makes no
+ * allocation of its own: zstd before 1.5.6 dereferences NULL when an
+ * allocation inside ZSTD_createCDict_advanced fails.
+ */
 static ZSTD_CDict *
 make_cdict(cbad_detector *det, const uint8_t *bytes, size_t len)
 {
-	return ZSTD_createCDict_advanced(bytes, len, ZSTD_dlm_byRef, ZSTD_dct_rawContent,
-									 cbad_dict_cparams(det->cfg.zstd_level, len),
-									 cbad_mem_zstd(&det->mem));
+	ZSTD_compressionParameters cp = cbad_dict_cparams(det->cfg.zstd_level, len);
+	size_t		size = ZSTD_estimateCDictSize_advanced(len, cp, ZSTD_dlm_byRef);
+	void	   *workspace = cbad_mem_alloc(&det->mem, size);
+	const ZSTD_CDict *cdict;
+
+	if (workspace == NULL)
+		return NULL;
+	cdict = ZSTD_initStaticCDict(workspace, size, bytes, len, ZSTD_dlm_byRef,
+								 ZSTD_dct_rawContent, cp);
+	/* zstd puts the CDict at the start of its workspace: free_cdict relies on it */
+	if (cdict == NULL || (const void *) cdict != workspace)
+	{
+		cbad_mem_free(&det->mem, workspace);
+		return NULL;
+	}
+	return (ZSTD_CDict *) cdict;
+}
+
+static void
+free_cdict(cbad_detector *det, ZSTD_CDict *cdict)
+{
+	cbad_mem_free(&det->mem, cdict);
 }
 
 /* (Re)create the CDict over the baseline as it is now. */
@@ -152,7 +178,7 @@ cbad_detector_build_dict(cbad_detector *det)
 {
 	cbad_scratch *s;
 
-	ZSTD_freeCDict(det->cdict);
+	free_cdict(det, det->cdict);
 	det->cdict = NULL;
 	if (det->baseline.count == 0 || det->baseline.bytes.len == 0)
 		return CBAD_OK;
@@ -180,7 +206,7 @@ cbad_detector_rebuild(cbad_detector *det)
 	size_t		bytes = b->bytes.len + p->bytes.len;
 	int			count = b->count + p->count;
 
-	ZSTD_freeCDict(det->cdict); /* it refers to bytes about to move */
+	free_cdict(det, det->cdict); /* it refers to bytes about to move */
 	det->cdict = NULL;
 	while (drop < b->count && (count > b->cap || bytes > (size_t) det->cfg.baseline_bytes))
 	{
@@ -324,7 +350,7 @@ bootstrap_calibration(cbad_detector *det)
 			cond = cond > e_dict ? cond - e_dict : 0;
 			scores[i] = (double) cond / (double) alone;
 		}
-		ZSTD_freeCDict(cd);
+		free_cdict(det, cd);
 	}
 	/* in event order, so the ring's age order is deterministic */
 	if (status == CBAD_OK)
@@ -563,7 +589,7 @@ cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 	size_t		first = n > (size_t) det->cfg.baseline_size ? n - (size_t) det->cfg.baseline_size : 0;
 	cbad_status status;
 
-	ZSTD_freeCDict(det->cdict);
+	free_cdict(det, det->cdict);
 	det->cdict = NULL;
 	cbad_events_clear(&det->baseline);
 	cbad_events_clear(&det->pending);

@@ -11,6 +11,8 @@
  *           then the bytes
  *   calibration: u32 count, count x f64, oldest first
  *   drift flags: u32 count, count x u8, oldest first
+ *   alarms waiting to join the calibration: u32 count, count x (u64 event
+ *           number, f64 score, u8 clustered), oldest first; u64 last alarm
  *   u64 FNV-1a hash of everything before it
  *
  * The dictionary is not stored: it is rebuilt from the baseline, which gives
@@ -23,7 +25,7 @@
 #include <string.h>
 
 #define STATE_MAGIC "DLCBAD"
-#define STATE_VERSION 1
+#define STATE_VERSION 1		/* bump on any change of the layout */
 
 typedef struct writer
 {
@@ -78,7 +80,7 @@ w_events(writer *w, const cbad_events *ev)
 static uint64_t
 fnv1a(const uint8_t *p, size_t n)
 {
-	uint64_t	h = 1469598103934665603ULL;
+	uint64_t	h = 14695981039346656037ULL;	/* FNV-1a 64-bit offset basis */
 
 	for (size_t i = 0; i < n; i++)
 	{
@@ -128,6 +130,14 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 	w_u64(&w, (uint64_t) det->flags_count, 4);
 	for (int i = 0; i < det->flags_count; i++)
 		w_u64(&w, det->flags[(det->flags_head + i) % c->drift_window], 1);
+	w_u64(&w, (uint64_t) det->alarm_count, 4);
+	for (int i = 0; i < det->alarm_count; i++)
+	{
+		w_u64(&w, det->alarms[i].index, 8);
+		w_f64(&w, det->alarms[i].score);
+		w_u64(&w, det->alarms[i].clustered ? 1 : 0, 1);
+	}
+	w_u64(&w, det->last_alarm, 8);
 	if (!w.failed)
 		w_u64(&w, fnv1a(w.buf.data, w.buf.len), 8);
 	if (w.failed)
@@ -192,30 +202,32 @@ r_f64(reader *r)
 	return d;
 }
 
-static bool
+static cbad_status
 r_events(reader *r, cbad_mem *mem, cbad_events *ev, size_t max_bytes)
 {
 	uint64_t	count = r_u64(r, 4);
 	size_t		total = 0;
 
 	if (r->failed || count > (uint64_t) ev->cap || count * 4 > r->left)
-		return false;
+		return CBAD_ECORRUPT;
 	for (uint64_t i = 0; i < count; i++)
 	{
 		ev->lens[i] = (uint32_t) r_u64(r, 4);
 		total += ev->lens[i];
 		if (total > max_bytes)
-			return false;
+			return CBAD_ECORRUPT;
 	}
-	if (r->failed || total > r->left || !cbad_buf_reserve(mem, &ev->bytes, total))
-		return false;
+	if (r->failed || total > r->left)
+		return CBAD_ECORRUPT;
+	if (!cbad_buf_reserve(mem, &ev->bytes, total))
+		return CBAD_ENOMEM;
 	if (total)
 		memcpy(ev->bytes.data, r->p, total);
 	ev->bytes.len = total;
 	ev->count = (int) count;
 	r->p += total;
 	r->left -= total;
-	return true;
+	return CBAD_OK;
 }
 
 cbad_status
@@ -272,11 +284,15 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	det->warm = n == 1;
 	/* each stored event is at most a quarter of baseline_bytes */
 	pending_cap = (size_t) c.rebuild_interval * (size_t) (c.baseline_bytes / 4);
-	if (r.failed || n > 1 ||
-		!r_events(&r, &det->mem, &det->baseline, (size_t) c.baseline_bytes) ||
-		!r_events(&r, &det->mem, &det->pending, pending_cap) ||
-		!r_events(&r, &det->mem, &det->suspects, (size_t) c.baseline_bytes))
+	if (r.failed || n > 1)
 		goto corrupt;
+	if ((status = r_events(&r, &det->mem, &det->baseline, (size_t) c.baseline_bytes)) != CBAD_OK ||
+		(status = r_events(&r, &det->mem, &det->pending, pending_cap)) != CBAD_OK ||
+		(status = r_events(&r, &det->mem, &det->suspects, (size_t) c.baseline_bytes)) != CBAD_OK)
+	{
+		cbad_detector_free(det);
+		return status;
+	}
 
 	n = r_u64(&r, 4);
 	if (r.failed || n > (uint64_t) c.calibration_size)
@@ -301,7 +317,25 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 		det->flags[det->flags_count++] = (uint8_t) f;
 		det->flagged_in_window += (int) f;
 	}
-	if (r.left != 0)
+	n = r_u64(&r, 4);
+	if (r.failed || n > CBAD_ALARM_QUEUE)
+		goto corrupt;
+	for (uint64_t i = 0; i < n; i++)
+	{
+		cbad_alarm *a = &det->alarms[i];
+		uint64_t	clustered;
+
+		a->index = r_u64(&r, 8);
+		a->score = r_f64(&r);
+		clustered = r_u64(&r, 1);
+		if (r.failed || clustered > 1 || !isfinite(a->score) || a->score < 0 ||
+			a->index > det->events || (i > 0 && a->index <= det->alarms[i - 1].index))
+			goto corrupt;
+		a->clustered = clustered == 1;
+	}
+	det->alarm_count = (int) n;
+	det->last_alarm = r_u64(&r, 8);
+	if (r.failed || r.left != 0 || det->last_alarm > det->events)
 		goto corrupt;
 
 	/* the dictionary is the baseline's bytes as of the last rebuild */

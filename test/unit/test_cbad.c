@@ -379,7 +379,7 @@ test_scoring(void)
 		}
 		else
 			warm_seen += v.warm;
-		if (i == 250)
+		if (i == 60)		/* a warm-up event: surely in the baseline */
 		{
 			memcpy(keep, buf, len);
 			keep_len = len;
@@ -665,7 +665,7 @@ test_mask_switch(void)
 			 "{\"ts\":\"2026-11-17T13:47:39.981Z\",\"service\":\"search\",\"level\":\"info\","
 			 "\"msg\":\"search results returned\",\"request_id\":\"a7b6c5d4-3e2f\",\"latency_ms\":120,"
 			 "\"user\":\"u12345\",\"status\":200,\"trace\":\"9b2f7c31-04de-4a8b-b1c9-7e3d2a6f5c10\"}");
-	for (int i = 0; i < 16; i++)	/* enough to reach the dictionary */
+	for (int i = 0; i < cfg.rebuild_interval + 2; i++)	/* enough to reach the dictionary */
 	{
 		size_t		len;
 		cbad_verdict v;
@@ -1508,6 +1508,40 @@ test_odd_input(void)
 	free(big);
 	cbad_detector_free(det);
 
+	/* only the first max_event_bytes bytes are read: a buffer holding just that prefix is enough */
+	{
+		cbad_config c = cfg;
+		const size_t prefix = 4096;
+		uint8_t    *ev = malloc(prefix);	/* exactly the prefix, so ASan sees any read past it */
+		uint64_t	r = 41,
+					sq = 0;
+
+		c.max_event_bytes = (int) prefix;
+		det = new_detector(&c, NULL);
+		if (det != NULL)
+		{
+			feed_normal(det, &r, &sq, 150, NULL);
+			for (size_t i = 0; i < prefix; i++)
+				ev[i] = (uint8_t) "0123456789abcdef PANIC x=42 "[i % 28];
+			CHECK_INT(cbad_detector_observe(det, ev, 10 * prefix, &v), ==, CBAD_OK);
+			CHECK(v.truncated);
+			CHECK_INT(v.raw_bytes, ==, 10 * prefix);
+			check_explain_buffers(det, ev, 10 * prefix, &v);
+			CHECK_INT(cbad_detector_score(det, ev, 10 * prefix, &v), ==, CBAD_OK);
+			cbad_detector_free(det);
+		}
+		c.mask = false;
+		det = new_detector(&c, NULL);
+		if (det != NULL)
+		{
+			feed_normal(det, &r, &sq, 150, NULL);
+			CHECK_INT(cbad_detector_observe(det, ev, 10 * prefix, &v), ==, CBAD_OK);
+			check_explain_buffers(det, ev, 10 * prefix, &v);
+			cbad_detector_free(det);
+		}
+		free(ev);
+	}
+
 	/* events of exactly max_event_bytes and one byte more */
 	{
 		cbad_config c = cfg;
@@ -1669,7 +1703,8 @@ test_compare(void)
 /*
  * Create a detector whose allocation number `fail` fails, feed it, serialise
  * and restore it, in a child process (a crash must not end the whole run).
- * Returns 0 when fine, 3 on an unexpected status, 4 on a leak, anything else
+ * Returns 0 when fine, 3 on an unexpected status, 5 when restoring the
+ * state reports anything but success or ENOMEM, 4 on a leak, anything else
  * on a crash.
  */
 static int
@@ -1725,7 +1760,7 @@ fault_injection_run(const cbad_config *cfg, long fail)
 
 				s = cbad_detector_deserialize(data, len, &alloc, &d2);
 				if (s != CBAD_OK && s != CBAD_ENOMEM)
-					_exit(3);
+					_exit(5);
 				cbad_detector_free(d2);
 				cbad_buffer_free(d, data);
 			}
@@ -1798,6 +1833,8 @@ test_memory(void)
 	/* a failing allocation anywhere gives ENOMEM, never a crash or a leak */
 	{
 		int			bad_status = 0,
+					bad_restore = 0,
+					first_bad_restore = -1,
 					leaks = 0,
 					crashes = 0,
 					first_crash = -1,
@@ -1810,6 +1847,11 @@ test_memory(void)
 			points++;
 			if (rc == 3)
 				bad_status++;
+			else if (rc == 5)
+			{
+				if (bad_restore++ == 0)
+					first_bad_restore = (int) fail;
+			}
 			else if (rc == 4)
 				leaks++;
 			else if (rc != 0)
@@ -1819,6 +1861,9 @@ test_memory(void)
 			}
 		}
 		CHECK_INT(bad_status, ==, 0);
+		CHECK_MSG(bad_restore == 0, "%d runs: cbad_detector_deserialize of a valid state returned neither "
+				  "CBAD_OK nor CBAD_ENOMEM when an allocation failed (first: allocation #%d)",
+				  bad_restore, first_bad_restore);
 		CHECK_INT(leaks, ==, 0);
 		CHECK_MSG(crashes == 0,
 				  "%d of %d runs with one failing allocation crashed (first: allocation #%d; libzstd %s; "
