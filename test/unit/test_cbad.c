@@ -1073,7 +1073,20 @@ test_persistence(void)
 			CHECK_INT(cbad_detector_observe(det, (const uint8_t *) kernel_panic,
 											sizeof(kernel_panic) - 1, &v), ==, CBAD_OK);
 			CHECK(v.is_anomaly);
-			check_round_trip(det, s.ev + 700, s.len + 700, 300, "right after an anomaly");
+			{
+				/* another alarm 10 events later: clustered with the first one */
+				uint8_t    *next[300];
+				size_t		next_len[300];
+
+				for (int i = 0; i < 300; i++)
+				{
+					next[i] = s.ev[700 + i];
+					next_len[i] = s.len[700 + i];
+				}
+				next[10] = (uint8_t *) kernel_panic;
+				next_len[10] = sizeof(kernel_panic) - 1;
+				check_round_trip(det, next, next_len, 300, "right after an anomaly");
+			}
 			cbad_detector_free(det);
 		}
 	}
