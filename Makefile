@@ -17,7 +17,7 @@ $(error sql/$(EXTENSION)--$(EXTVERSION).sql is missing: it is the install script
 endif
 
 MODULE_big = $(EXTENSION)
-OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/cbad/*.c)))
+OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/cbad/*.c src/message/*.c)))
 DATA       = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
 
 # Every sql/*.sql that is not an install or upgrade script is a pg_regress
@@ -52,8 +52,10 @@ SANITIZE_FLAGS     = -fsanitize=address,undefined -fno-omit-frame-pointer
 ifeq ($(SANITIZE),1)
 STANDALONE_CFLAGS += $(SANITIZE_FLAGS)
 endif
-CBAD_SRCS  = $(sort $(wildcard src/cbad/*.c))
-CBAD_HDRS  = $(wildcard src/cbad/*.h)
+# Plain C without PostgreSQL headers: the detector core (src/cbad) and the
+# message parsing the worker uses (src/message), unit-tested and fuzzed alone.
+CBAD_SRCS  = $(sort $(wildcard src/cbad/*.c src/message/*.c))
+CBAD_HDRS  = $(wildcard src/cbad/*.h src/message/*.h)
 CBAD_LIBS  = -lzstd -lm
 
 UNIT_SRCS  = $(sort $(wildcard test/unit/test_*.c))

@@ -12,6 +12,7 @@
 
 #include "driftlock.h"
 #include "guc.h"
+#include "kafka_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -29,4 +30,6 @@ _PG_init(void)
 	driftlock_preloaded = process_shared_preload_libraries_in_progress;
 
 	driftlock_guc_init();
+	if (driftlock_preloaded)
+		driftlock_kafka_register_workers();
 }

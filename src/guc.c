@@ -35,6 +35,8 @@ char	   *driftlock_kafka_stream_id_header = NULL;
 char	   *driftlock_kafka_stream_id_field = NULL;
 int			driftlock_kafka_max_payload_bytes = 1048576;
 int			driftlock_kafka_max_in_flight = 100;
+int			driftlock_kafka_batch_ms = 100;
+int			driftlock_detector_cache_size = 256;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
 char	   *driftlock_kafka_properties = NULL;
@@ -152,6 +154,26 @@ driftlock_guc_init(void)
 							"Upper bound on the batch of messages whose results and offsets are committed together.  Takes effect on reload.",
 							&driftlock_kafka_max_in_flight,
 							100,
+							1, 100000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.kafka_batch_ms",
+							"Longest time a batch of Kafka messages waits to fill (1 ms .. 10 s, reload).",
+							"A batch is committed when it holds driftlock.kafka_max_in_flight messages or when this much time has passed since its first message, so a quiet topic still commits promptly.  Takes effect on reload.",
+							&driftlock_kafka_batch_ms,
+							100,
+							1, 10000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.detector_cache_size",
+							"Stream detectors each Kafka worker keeps in memory (1 .. 100000, reload).",
+							"Least recently used detectors beyond this are dropped after their state is saved, and loaded again from driftlock.stream_state when their stream shows up.  A warm detector takes about 150 kB at the default settings.  Takes effect on reload.",
+							&driftlock_detector_cache_size,
+							256,
 							1, 100000,
 							PGC_SIGHUP,
 							0,

@@ -17,6 +17,8 @@ extern char *driftlock_kafka_stream_id_header;
 extern char *driftlock_kafka_stream_id_field;
 extern int	driftlock_kafka_max_payload_bytes;
 extern int	driftlock_kafka_max_in_flight;
+extern int	driftlock_kafka_batch_ms;
+extern int	driftlock_detector_cache_size;
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

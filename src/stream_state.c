@@ -40,10 +40,12 @@ static const char *save_sql =
 "VALUES ($1, $2, $3, now()) ON CONFLICT (stream_id) DO UPDATE "
 "SET state = excluded.state, events = excluded.events, updated_at = excluded.updated_at";
 
+/* a redelivered Kafka message finds its anomaly already there */
 static const char *insert_anomaly_sql =
 "INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
-"compression_ratio, entropy, confidence, explanation) "
-"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, kafka_offset) "
+"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING";
 
 cbad_detector *
 driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
@@ -124,13 +126,17 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 
 void
 driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t len,
-						 const cbad_verdict *v, const char *explanation)
+						 const cbad_verdict *v, const char *explanation,
+						 const char *topic, int32 partition, int64 offset)
 {
-	Oid			argtypes[9] = {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-	FLOAT8OID, FLOAT8OID, FLOAT8OID, TEXTOID};
-	Datum		args[9];
+	Oid			argtypes[12] = {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+		FLOAT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID};
+	Datum		args[12];
+	char		nulls[12];
 	bytea	   *p = palloc(VARHDRSZ + len);
 	int			ret;
+
+	memset(nulls, ' ', sizeof(nulls));
 
 	SET_VARSIZE(p, VARHDRSZ + len);
 	memcpy(VARDATA(p), payload, len);
@@ -143,7 +149,15 @@ driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t le
 	args[6] = Float8GetDatum(v->entropy);
 	args[7] = Float8GetDatum(v->confidence);
 	args[8] = CStringGetTextDatum(explanation);
-	ret = SPI_execute_with_args(insert_anomaly_sql, 9, argtypes, args, NULL, false, 0);
+	if (topic != NULL)
+	{
+		args[9] = CStringGetTextDatum(topic);
+		args[10] = Int32GetDatum(partition);
+		args[11] = Int64GetDatum(offset);
+	}
+	else
+		nulls[9] = nulls[10] = nulls[11] = 'n';
+	ret = SPI_execute_with_args(insert_anomaly_sql, 12, argtypes, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
 }
@@ -207,7 +221,7 @@ driftlock_observe(PG_FUNCTION_ARGS)
 	explanation = driftlock_explanation(det, payload, len, &verdict);
 	MemoryContextSwitchTo(old);
 	if (verdict.is_anomaly)
-		driftlock_anomaly_insert(id, payload, len, &verdict, explanation);
+		driftlock_anomaly_insert(id, payload, len, &verdict, explanation, NULL, 0, 0);
 	driftlock_stream_save(id, det);
 	SPI_finish();
 	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, explanation));

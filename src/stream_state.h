@@ -21,9 +21,13 @@ extern cbad_detector *driftlock_stream_load(pg_uuid_t *stream_id, bool for_updat
 /* Save the detector as the stream's state. */
 extern void driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det);
 
-/* Record an anomaly of the stream (not from Kafka: no topic or offset). */
+/*
+ * Record an anomaly of the stream; topic NULL for events that did not come
+ * from Kafka.  A Kafka message already recorded is not recorded twice.
+ */
 extern void driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload,
 									 size_t len, const cbad_verdict *verdict,
-									 const char *explanation);
+									 const char *explanation, const char *topic,
+									 int32 partition, int64 offset);
 
 #endif

@@ -155,4 +155,290 @@ END
 	$_->stop for @running;
 }
 
+
+# ---------------------------------------------------------------------------
+# Helpers for the Kafka worker tests (test/t/01x_worker_*.pl)
+#
+#   my $node = worker_node('basic', $kafka, conf => { 'driftlock.kafka_topic' => 'events' });
+#   my @rows;        # [topic, partition, offset, stream, payload] of every message produced
+#   produce_events($kafka, 'events', 0, \@rows, stream => 's1',
+#       payloads => [ event_payloads(count => 200, seed => 's1') ],
+#       headers => ['X-Stream-Id=s1']);
+#   ok(wait_offsets($node, 'driftlock-api', \@rows), 'all messages processed');
+#   load_messages($node, 'produced', \@rows);
+#   check_anomalies($node, 'produced', '{"warmup": 30}', 'clean-run anomalies');
+# ---------------------------------------------------------------------------
+package DriftlockTest;
+
+use Digest::MD5 ();
+
+push @EXPORT_OK, qw(worker_node poll_until wait_offsets kcat_produce_opts
+  event_payloads produce_events load_messages check_anomalies
+  check_exactly_once worker_pids log_since count_log_matches sql_quote
+  WORKER_PROPERTIES);
+
+# librdkafka settings the mock cluster needs (see the file header)
+use constant WORKER_PROPERTIES => 'session.timeout.ms=6000;heartbeat.interval.ms=500';
+
+# Quote a string as an SQL literal (standard_conforming_strings is on)
+sub sql_quote
+{
+	my ($s) = @_;
+	$s =~ s/'/''/g;
+	return "'$s'";
+}
+
+# A node that preloads driftlock and runs the Kafka worker against $kafka.
+# Options: conf => { name => value } (values are quoted here; they override
+# the defaults), no_extension => 1 (do not CREATE EXTENSION), no_start => 1.
+sub worker_node
+{
+	my ($name, $kafka, %opts) = @_;
+	require PostgreSQL::Test::Cluster;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init;
+	my %conf = (
+		'shared_preload_libraries'   => 'driftlock',
+		'driftlock.kafka_enabled'    => 'on',
+		'driftlock.kafka_brokers'    => $kafka->bootstrap,
+		'driftlock.kafka_properties' => WORKER_PROPERTIES,
+		%{ $opts{conf} // {} });
+	$node->append_conf('postgresql.conf',
+		join('', map { "$_ = " . sql_quote($conf{$_}) . "\n" } sort keys %conf));
+	return $node if $opts{no_start};
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION driftlock') unless $opts{no_extension};
+	return $node;
+}
+
+# Run $sql every 0.1 s until its output is $expected (default 't'); gives
+# up after $timeout seconds (default 60) and returns false, printing the
+# last output.  Connection failures (a restarting server) are retried.
+sub poll_until
+{
+	my ($node, $sql, $expected, $timeout) = @_;
+	$expected //= 't';
+	my $deadline = Time::HiRes::time() + ($timeout // 60);
+	my ($out, $err) = ('', '');
+	while (1)
+	{
+		($out, $err) = ('', '');
+		my @cmd = ('psql', '-XAtq', '-d', $node->connstr('postgres'), '-c', $sql);
+		IPC::Run::run(\@cmd, '<', \'', '>', \$out, '2>', \$err);
+		chomp $out;
+		return 1 if $out eq $expected;
+		last if Time::HiRes::time() >= $deadline;
+		Time::HiRes::sleep(0.1);
+	}
+	Test::More::diag("poll_until timed out after " . ($timeout // 60)
+		  . " s\nquery: $sql\nexpected: $expected\nlast output: $out\nstderr: $err");
+	return 0;
+}
+
+# Wait until driftlock.kafka_offsets of $group says that every partition
+# holding a message of @$rows has been consumed to its end.
+sub wait_offsets
+{
+	my ($node, $group, $rows, $timeout) = @_;
+	my %end;
+	for my $r (@$rows)
+	{
+		my $k = "$r->[0]\t$r->[1]";
+		$end{$k} = $r->[2] + 1 if !defined $end{$k} || $end{$k} < $r->[2] + 1;
+	}
+	my @cond = map {
+		my ($t, $p) = split /\t/, $_;
+		"EXISTS (SELECT FROM driftlock.kafka_offsets WHERE group_id = "
+		  . sql_quote($group) . " AND topic = " . sql_quote($t)
+		  . " AND partition = $p AND next_offset >= $end{$_})"
+	} sort keys %end;
+	return poll_until($node, 'SELECT ' . join(' AND ', @cond), 't', $timeout);
+}
+
+# Produce @$messages with kcat.  Options: headers => [ 'k=v', 'k' (null
+# value) ], partition, key, compression (librdkafka codec name), timeout.
+# Messages may hold any bytes except "\x1e", the delimiter used here.
+sub kcat_produce_opts
+{
+	my ($bootstrap, $topic, $messages, %opts) = @_;
+	my @cmd = ('kcat', '-P', '-b', $bootstrap, '-t', $topic, '-D', "\x1e",
+		map { ('-H', $_) } @{ $opts{headers} // [] });
+	push @cmd, ('-p', $opts{partition}) if defined $opts{partition};
+	push @cmd, ('-k', $opts{key}) if defined $opts{key};
+	push @cmd, ('-X', "compression.codec=$opts{compression}") if $opts{compression};
+	for my $m (@$messages)
+	{
+		die "message holds the delimiter \\x1e\n" if $m =~ /\x1e/;
+	}
+	my $in = join('', map { "$_\x1e" } @$messages);
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run(\@cmd, '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout($opts{timeout} // 60));
+	die "kcat produce failed: $err\n" unless $ok;
+	return 1;
+}
+
+# Deterministic ~200-byte JSON log events, about one in $every (default
+# 97) after the first $quiet (default 40) unusual.  Options: count, seed,
+# every, quiet, stream_id (embedded as "metadata":{"stream_id":...}).
+sub event_payloads
+{
+	my (%o) = @_;
+	my $every = $o{every} // 97;
+	my $quiet = $o{quiet} // 40;
+	my $seed  = $o{seed} // 'events';
+	my @svc   = qw(checkout search auth inventory payments);
+	my @msg   = ('request completed', 'cache hit for product page',
+		'user session refreshed', 'token validated');
+	my @out;
+	for my $g (0 .. $o{count} - 1)
+	{
+		my $h = Digest::MD5::md5_hex("$seed:$g");
+		my $meta = defined $o{stream_id} ? qq{"metadata":{"stream_id":"$o{stream_id}"},} : '';
+		if ($g % $every == $every - 1 && $g > $quiet)
+		{
+			my $h2 = Digest::MD5::md5_hex("$h:x");
+			push @out,
+			  sprintf('{%s"level":"error","msg":"FATAL ledger checksum mismatch on shard %d","trace":"%s%s"}',
+				$meta, $g % 17, $h, $h2);
+		}
+		else
+		{
+			push @out,
+			  sprintf('{%s"ts":"2026-11-28T10:%02d:%02d.%03dZ","service":"%s","level":"info","msg":"%s","request_id":"%s","latency_ms":%d,"status":200}',
+				$meta, $g % 60, ($g * 7) % 60, $g % 1000, $svc[ $g % 5 ],
+				$msg[ int($g / 5) % 4 ], substr($h, 0, 12), hex(substr($h, 12, 3)) % 400);
+		}
+	}
+	return @out;
+}
+
+# Produce $opts{payloads} to one partition and record [topic, partition,
+# offset, stream, payload] rows in @$rows (offsets follow the rows already
+# recorded for that partition: record every message of the partition).
+sub produce_events
+{
+	my ($kafka, $topic, $partition, $rows, %opts) = @_;
+	my $next = 0;
+	for my $r (@$rows)
+	{
+		$next = $r->[2] + 1 if $r->[0] eq $topic && $r->[1] == $partition && $r->[2] >= $next;
+	}
+	kcat_produce_opts($kafka->bootstrap, $topic, $opts{payloads},
+		partition => $partition, headers => $opts{headers} // []);
+	push @$rows, [ $topic, $partition, $next++, $opts{stream}, $_ ] for @{ $opts{payloads} };
+	return;
+}
+
+# Store the rows of produce_events in table $table of database postgres
+sub load_messages
+{
+	my ($node, $table, $rows) = @_;
+	$node->safe_psql('postgres',
+		"CREATE TABLE IF NOT EXISTS $table (topic text, part int, off bigint, stream text, payload text, PRIMARY KEY (topic, part, off))");
+	for (my $i = 0; $i < @$rows; $i += 1000)
+	{
+		my $end = $i + 999 < $#$rows ? $i + 999 : $#$rows;
+		my $values = join(",\n", map {
+			join(', ', '(' . sql_quote($_->[0]), $_->[1], $_->[2], sql_quote($_->[3]),
+				sql_quote($_->[4]) . ')')
+		} @$rows[ $i .. $end ]);
+		$node->safe_psql('postgres', "INSERT INTO $table VALUES $values");
+	}
+	return;
+}
+
+# Compare driftlock.anomalies of the topics in $table with what
+# driftlock_detect($config) flags over each stream's messages in offset
+# order: same messages, streams, payload bytes, scores and p-values.
+# Every stream must sit on one partition.  Runs three tests.
+sub check_anomalies
+{
+	my ($node, $table, $config, $name) = @_;
+	my $cfg = sql_quote($config);
+	my $res = $node->safe_psql('postgres', qq{
+WITH v AS (
+  SELECT m.topic, m.part, m.off, s.id AS stream_id, m.payload,
+         driftlock_detect(m.payload, ${cfg}::jsonb)
+           OVER (PARTITION BY m.stream ORDER BY m.topic, m.part, m.off) AS v
+  FROM $table m JOIN driftlock.streams s ON s.name = m.stream),
+exp AS (SELECT * FROM v WHERE (v).is_anomaly),
+got AS (SELECT * FROM driftlock.anomalies WHERE kafka_topic IN (SELECT topic FROM $table))
+SELECT (SELECT count(*) FROM exp), (SELECT count(*) FROM got),
+  (SELECT count(*) FROM exp e JOIN got a
+     ON (a.kafka_topic, a.kafka_partition, a.kafka_offset) = (e.topic, e.part, e.off)
+    AND a.stream_id = e.stream_id AND a.payload = convert_to(e.payload, 'UTF8')
+    AND abs(a.score - (e.v).score) < 1e-9 AND abs(a.p_value - (e.v).p_value) < 1e-9),
+  (SELECT count(*) FROM (SELECT kafka_topic, kafka_partition, kafka_offset FROM got
+     GROUP BY 1, 2, 3 HAVING count(*) > 1) d),
+  (SELECT string_agg(format('%s/%s/%s', e.topic, e.part, e.off), ' ' ORDER BY e.topic, e.part, e.off)
+     FROM exp e WHERE NOT EXISTS (SELECT FROM got a
+       WHERE (a.kafka_topic, a.kafka_partition, a.kafka_offset) = (e.topic, e.part, e.off))),
+  (SELECT string_agg(format('%s/%s/%s', a.kafka_topic, a.kafka_partition, a.kafka_offset), ' '
+       ORDER BY a.kafka_topic, a.kafka_partition, a.kafka_offset)
+     FROM got a WHERE NOT EXISTS (SELECT FROM exp e
+       WHERE (a.kafka_topic, a.kafka_partition, a.kafka_offset) = (e.topic, e.part, e.off)))});
+	my ($expected, $got, $matching, $dups, $missing, $extra) = split /\|/, $res, -1;
+	Test::More::cmp_ok($expected, '>', 0, "$name: the clean run flags some messages");
+	Test::More::is($got, $expected, "$name: as many anomalies as the clean run")
+	  or Test::More::diag("missing: $missing\nunexpected: $extra\nduplicated positions: $dups");
+	Test::More::is($matching, $expected,
+		"$name: every anomaly at the clean run's message, stream, payload, score and p-value");
+	return;
+}
+
+# Every message in $table processed exactly once by group $group: offsets
+# at the end of each partition, stream_state.events = messages per stream,
+# no dead letter.  Runs three tests.
+sub check_exactly_once
+{
+	my ($node, $table, $group, $name) = @_;
+	Test::More::is($node->safe_psql('postgres', qq{
+SELECT string_agg(format('%s/%s:%s', t.topic, t.part, o.next_offset), ' ' ORDER BY t.topic, t.part)
+FROM (SELECT topic, part, max(off) + 1 AS n FROM $table GROUP BY 1, 2) t
+LEFT JOIN driftlock.kafka_offsets o
+  ON o.group_id = } . sql_quote($group) . qq{ AND o.topic = t.topic AND o.partition = t.part}),
+		$node->safe_psql('postgres', qq{
+SELECT string_agg(format('%s/%s:%s', topic, part, n), ' ' ORDER BY topic, part)
+FROM (SELECT topic, part, max(off) + 1 AS n FROM $table GROUP BY 1, 2) t}),
+		"$name: next_offset = message count for every partition");
+	Test::More::is($node->safe_psql('postgres', qq{
+SELECT string_agg(format('%s:%s', s.name, coalesce(st.events, 0)), ' ' ORDER BY s.name)
+FROM (SELECT DISTINCT stream FROM $table) m JOIN driftlock.streams s ON s.name = m.stream
+LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id}),
+		$node->safe_psql('postgres', qq{
+SELECT string_agg(format('%s:%s', stream, n), ' ' ORDER BY stream)
+FROM (SELECT stream, count(*) AS n FROM $table GROUP BY 1) m}),
+		"$name: each stream's detector saw each of its messages once");
+	Test::More::is($node->safe_psql('postgres', qq{
+SELECT count(*) FROM driftlock.dead_letters WHERE kafka_topic IN (SELECT topic FROM $table)}),
+		'0', "$name: no dead letter");
+	return;
+}
+
+# Pids of the running Kafka workers, in worker order
+sub worker_pids
+{
+	my ($node) = @_;
+	my $out = $node->safe_psql('postgres', q{
+SELECT pid FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'
+ORDER BY application_name});
+	return grep { /\d/ } split /\n/, $out;
+}
+
+# The server log from byte $offset on
+sub log_since
+{
+	my ($node, $offset) = @_;
+	return PostgreSQL::Test::Utils::slurp_file($node->logfile, $offset // 0);
+}
+
+# How many lines of the server log from $offset match $re
+sub count_log_matches
+{
+	my ($node, $re, $offset) = @_;
+	my $n = () = log_since($node, $offset) =~ /^.*$re.*$/mg;
+	return $n;
+}
+
 1;

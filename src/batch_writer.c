@@ -1,0 +1,97 @@
+/*
+ * batch_writer.c -- dead letters and offsets of a Kafka batch
+ *
+ * Called with SPI connected inside the batch's transaction, so that
+ * anomalies, dead letters, detector states and the next offsets commit
+ * together.  Every statement is parameterised.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "batch_writer.h"
+
+static const char *dead_letter_sql =
+"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
+"reason, detail, headers, payload) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) "
+"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING";
+
+static const char *save_offset_sql =
+"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, updated_at) "
+"VALUES ($1, $2, $3, $4, now()) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at";
+
+static const char *load_offset_sql =
+"SELECT next_offset FROM driftlock.kafka_offsets "
+"WHERE group_id = $1 AND topic = $2 AND partition = $3";
+
+void
+batch_dead_letter(const char *topic, int32 partition, int64 offset,
+				  const char *reason, const char *detail, const char *headers_json,
+				  const uint8_t *payload, size_t len)
+{
+	Oid			argtypes[7] = {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID};
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	size_t		keep = Min(len, (size_t) DEAD_LETTER_PAYLOAD_MAX);
+	bytea	   *p = palloc(VARHDRSZ + keep);
+	int			ret;
+
+	SET_VARSIZE(p, VARHDRSZ + keep);
+	if (keep)
+		memcpy(VARDATA(p), payload, keep);
+	args[0] = CStringGetTextDatum(topic);
+	args[1] = Int32GetDatum(partition);
+	args[2] = Int64GetDatum(offset);
+	args[3] = CStringGetTextDatum(reason);
+	args[4] = CStringGetTextDatum(detail);
+	if (headers_json != NULL)
+		args[5] = CStringGetTextDatum(headers_json);
+	else
+		nulls[5] = 'n';
+	args[6] = PointerGetDatum(p);
+	if (payload == NULL)
+		nulls[6] = 'n';
+	ret = SPI_execute_with_args(dead_letter_sql, 7, argtypes, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
+}
+
+void
+batch_save_offset(const char *group, const char *topic, int32 partition, int64 next_offset)
+{
+	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, INT8OID};
+	Datum		args[4];
+	int			ret;
+
+	args[0] = CStringGetTextDatum(group);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	args[3] = Int64GetDatum(next_offset);
+	ret = SPI_execute_with_args(save_offset_sql, 4, argtypes, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
+}
+
+int64
+batch_load_offset(const char *group, const char *topic, int32 partition)
+{
+	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
+	Datum		args[3];
+	bool		isnull;
+	Datum		d;
+	int			ret;
+
+	args[0] = CStringGetTextDatum(group);
+	args[1] = CStringGetTextDatum(topic);
+	args[2] = Int32GetDatum(partition);
+	ret = SPI_execute_with_args(load_offset_sql, 3, argtypes, args, NULL, true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading a Kafka offset failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return -1;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : DatumGetInt64(d);
+}

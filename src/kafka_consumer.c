@@ -1,0 +1,404 @@
+/*
+ * kafka_consumer.c -- the librdkafka consumer of a Kafka worker
+ *
+ * librdkafka's high-level consumer, subscribed to driftlock.kafka_topic in
+ * group driftlock.kafka_group_id.  Offsets are PostgreSQL's business:
+ * auto-commit and auto offset store are off, and on assignment every
+ * partition starts at the next offset stored in driftlock.kafka_offsets (or
+ * at the group's committed Kafka offset when that is further, because
+ * another instance with the same group id processed those messages).  After
+ * each PostgreSQL commit the offsets are also committed to Kafka,
+ * asynchronously, only so that standard lag tools see progress.
+ *
+ * librdkafka's threads never call into PostgreSQL: logs, errors and
+ * rebalances are queued (log.queue) and served by rd_kafka_consumer_poll()
+ * in the worker's own thread.  The callbacks only log, never raise errors.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "batch_writer.h"
+#include "guc.h"
+#include "kafka_consumer.h"
+#include "message/kafka_properties.h"
+
+void		(*consumer_on_revoke) (void) = NULL;
+
+static int	log_worker_id = 0;
+
+/* Repeated Kafka errors and warnings are logged at most every 30 s each. */
+#define LOG_REPEAT_MS 30000
+#define LOG_SLOTS 32
+
+typedef struct LogSlot
+{
+	uint32		hash;
+	TimestampTz last;
+	int			suppressed;
+} LogSlot;
+
+static LogSlot log_slots[LOG_SLOTS];
+
+/* Hash of a message with digits left out, so "broker 3" ~ "broker 4". */
+static uint32
+shape_hash(const char *a, const char *b)
+{
+	uint32		h = 2166136261u;
+
+	for (const char *s = a; s && *s; s++)
+		if (*s < '0' || *s > '9')
+			h = (h ^ (uint8) *s) * 16777619u;
+	for (const char *s = b; s && *s; s++)
+		if (*s < '0' || *s > '9')
+			h = (h ^ (uint8) *s) * 16777619u;
+	return h;
+}
+
+/*
+ * Whether to log now; *suppressed receives how many like it were held back
+ * since the last time.
+ */
+static bool
+rate_limit(uint32 hash, int *suppressed)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	LogSlot    *slot = &log_slots[hash % LOG_SLOTS];
+
+	if (slot->hash == hash && !TimestampDifferenceExceeds(slot->last, now, LOG_REPEAT_MS))
+	{
+		slot->suppressed++;
+		return false;
+	}
+	*suppressed = slot->hash == hash ? slot->suppressed : 0;
+	slot->hash = hash;
+	slot->last = now;
+	slot->suppressed = 0;
+	return true;
+}
+
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	int			suppressed;
+
+	/* syslog levels: 0-4 emergency .. warning, 5 notice, 6 info, 7 debug */
+	if (level > 4)
+	{
+		ereport(level == 7 ? DEBUG2 : DEBUG1,
+				(errmsg_internal("driftlock kafka worker %d: librdkafka %s: %s", log_worker_id, fac, buf)));
+		return;
+	}
+	if (!rate_limit(shape_hash(fac, buf), &suppressed))
+		return;
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d: librdkafka %s: %s", log_worker_id, fac, buf),
+			 suppressed > 0 ? errdetail("%d similar messages were suppressed in the last %d seconds.",
+										suppressed, LOG_REPEAT_MS / 1000) : 0));
+}
+
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	int			suppressed;
+
+	if (!rate_limit(shape_hash(rd_kafka_err2name(err), NULL), &suppressed))
+		return;
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d: Kafka error %s: %s", log_worker_id,
+					rd_kafka_err2name(err), reason),
+			 suppressed > 0 ? errdetail("%d similar errors were suppressed in the last %d seconds.",
+										suppressed, LOG_REPEAT_MS / 1000) : 0,
+			 err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ?
+			 errhint("librdkafka keeps retrying; check driftlock.kafka_brokers and the brokers.") : 0));
+}
+
+/*
+ * Set each partition's start offset from driftlock.kafka_offsets (its own
+ * transaction).  Returns false after logging when that failed.
+ */
+static bool
+set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
+	volatile bool ok = true;
+
+	/* the group's Kafka offsets, where known (another instance's progress) */
+	if (rd_kafka_committed(rk, committed, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		for (int i = 0; i < committed->cnt; i++)
+			committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
+	}
+
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		for (int i = 0; i < parts->cnt; i++)
+		{
+			int64		stored = batch_load_offset(driftlock_kafka_group_id, parts->elems[i].topic,
+												   parts->elems[i].partition);
+			int64		kafka = committed->elems[i].offset;
+
+			if (stored >= 0 && kafka >= 0)
+				parts->elems[i].offset = Max(stored, kafka);
+			else if (stored >= 0)
+				parts->elems[i].offset = stored;
+			else
+				parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
+																	 * auto.offset.reset */
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(oldcxt);
+	rd_kafka_topic_partition_list_destroy(committed);
+	return ok;
+}
+
+static bool
+cooperative(rd_kafka_t *rk)
+{
+	return strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+}
+
+static void
+log_partitions(const char *what, rd_kafka_topic_partition_list_t *parts)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < parts->cnt; i++)
+		appendStringInfo(&buf, "%s%s[%d]@%lld", i ? ", " : "", parts->elems[i].topic,
+						 parts->elems[i].partition, (long long) parts->elems[i].offset);
+	ereport(LOG, (errmsg("driftlock kafka worker %d %s partitions: %s", log_worker_id, what,
+						 parts->cnt ? buf.data : "none")));
+	pfree(buf.data);
+}
+
+/* If the offsets cannot be read, the worker must not consume: it restarts. */
+static bool rebalance_failed = false;
+
+static void
+rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+			 rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS)
+	{
+		if (!set_stored_offsets(rk, parts))
+		{
+			rebalance_failed = true;
+			return;
+		}
+		log_partitions("assigned", parts);
+		if (cooperative(rk))
+			rd_kafka_incremental_assign(rk, parts);
+		else
+			rd_kafka_assign(rk, parts);
+	}
+	else
+	{
+		/* revoked (or lost): what is held for them was never committed */
+		if (consumer_on_revoke)
+			consumer_on_revoke();
+		log_partitions("revoked", parts);
+		if (cooperative(rk))
+			rd_kafka_incremental_unassign(rk, parts);
+		else
+			rd_kafka_assign(rk, NULL);
+	}
+}
+
+bool
+consumer_rebalance_failed(void)
+{
+	return rebalance_failed;
+}
+
+/* Settings driftlock manages itself; kafka_properties must not override them. */
+static const char *const managed[] = {
+	"bootstrap.servers", "metadata.broker.list", "group.id", "enable.auto.commit",
+	"enable.auto.offset.store", "enable.partition.eof", "log.queue", NULL
+};
+
+typedef struct PropertyContext
+{
+	rd_kafka_conf_t *conf;
+} PropertyContext;
+
+static int
+apply_property(const char *key, const char *value, void *opaque, char *err, size_t errlen)
+{
+	PropertyContext *pc = opaque;
+	char		errstr[512];
+
+	for (int i = 0; managed[i]; i++)
+		if (strcmp(key, managed[i]) == 0)
+		{
+			snprintf(err, errlen, "\"%s\" is set by driftlock itself (driftlock.kafka_brokers, driftlock.kafka_group_id, offsets kept in PostgreSQL).", key);
+			return -1;
+		}
+	errstr[0] = '\0';
+	switch (rd_kafka_conf_set(pc->conf, key, value, errstr, sizeof(errstr)))
+	{
+		case RD_KAFKA_CONF_OK:
+			return 0;
+		case RD_KAFKA_CONF_UNKNOWN:
+			snprintf(err, errlen, "\"%s\" is not a librdkafka setting.", key);
+			return -1;
+		default:
+			/* librdkafka's message, unless it repeats the (maybe secret) value */
+			if (value[0] != '\0' && strstr(errstr, value) != NULL)
+				snprintf(err, errlen, "The value of \"%s\" is not valid.", key);
+			else
+				snprintf(err, errlen, "The value of \"%s\" is not valid: %s", key, errstr);
+			return -1;
+	}
+}
+
+static bool
+conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
+{
+	char		errstr[512];
+
+	if (rd_kafka_conf_set(conf, key, value, errstr, sizeof(errstr)) == RD_KAFKA_CONF_OK)
+		return true;
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d cannot set librdkafka setting \"%s\": %s",
+					log_worker_id, key, errstr)));
+	return false;
+}
+
+rd_kafka_t *
+consumer_create(int worker_id, ConsumerSettings *settings)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *topics;
+	rd_kafka_t *rk;
+	PropertyContext pc = {conf};
+	char		client_id[64];
+	char		err[512];
+	rd_kafka_resp_err_t rerr;
+
+	log_worker_id = worker_id;
+	rebalance_failed = false;
+	snprintf(client_id, sizeof(client_id), "driftlock-worker-%d", worker_id);
+
+	/*
+	 * Defaults first, so that driftlock.kafka_properties may override them:
+	 * at most 16 MiB of prefetched messages per worker (librdkafka's default
+	 * is 64 MiB per consumer), start from the beginning of partitions with
+	 * no stored offset.
+	 */
+	if (!conf_set(conf, "client.id", client_id) ||
+		!conf_set(conf, "auto.offset.reset", "earliest") ||
+		!conf_set(conf, "queued.max.messages.kbytes", "16384"))
+		goto fail;
+	if (kafka_properties_parse(driftlock_kafka_properties, apply_property, &pc,
+							   err, sizeof(err)) != 0)
+	{
+		ereport(LOG,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("driftlock kafka worker %d cannot start: invalid driftlock.kafka_properties", worker_id),
+				 errdetail("%s", err),
+				 errhint("Fix the setting and restart the server; the worker waits until then.")));
+		goto fail;
+	}
+	if (!conf_set(conf, "bootstrap.servers", driftlock_kafka_brokers) ||
+		!conf_set(conf, "group.id", driftlock_kafka_group_id) ||
+		!conf_set(conf, "enable.auto.commit", "false") ||
+		!conf_set(conf, "enable.auto.offset.store", "false") ||
+		!conf_set(conf, "enable.partition.eof", "false") ||
+		!conf_set(conf, "log.queue", "true"))
+		goto fail;
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
+
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (rk == NULL)
+	{
+		ereport(LOG,
+				(errmsg("driftlock kafka worker %d cannot create a Kafka consumer: %s", worker_id, err)));
+		goto fail;
+	}
+	/* conf belongs to rk from here on */
+	rd_kafka_set_log_queue(rk, NULL);
+	rd_kafka_poll_set_consumer(rk);
+
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, driftlock_kafka_topic, RD_KAFKA_PARTITION_UA);
+	rerr = rd_kafka_subscribe(rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+	{
+		ereport(LOG,
+				(errmsg("driftlock kafka worker %d cannot subscribe to topic \"%s\": %s",
+						worker_id, driftlock_kafka_topic, rd_kafka_err2str(rerr))));
+		rd_kafka_destroy(rk);
+		return NULL;
+	}
+	strlcpy(settings->brokers, driftlock_kafka_brokers, sizeof(settings->brokers));
+	strlcpy(settings->topic, driftlock_kafka_topic, sizeof(settings->topic));
+	strlcpy(settings->group, driftlock_kafka_group_id, sizeof(settings->group));
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d consuming topic \"%s\" from \"%s\" as group \"%s\"",
+					worker_id, driftlock_kafka_topic, driftlock_kafka_brokers, driftlock_kafka_group_id)));
+	return rk;
+
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+void
+consumer_close(rd_kafka_t *rk)
+{
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+}
+
+void
+consumer_rewind(rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR || parts == NULL)
+		return;
+	if (parts->cnt > 0 && set_stored_offsets(rk, parts))
+	{
+		if (cooperative(rk))
+		{
+			rd_kafka_incremental_unassign(rk, parts);
+			rd_kafka_incremental_assign(rk, parts);
+		}
+		else
+			rd_kafka_assign(rk, parts);
+	}
+	else if (parts->cnt > 0)
+		rebalance_failed = true;
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void
+consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets)
+{
+	/* best effort: PostgreSQL holds the offsets that count */
+	rd_kafka_commit(rk, offsets, 1);
+}

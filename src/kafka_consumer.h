@@ -1,0 +1,48 @@
+/*
+ * kafka_consumer.h -- the librdkafka consumer of a Kafka worker
+ */
+#ifndef DRIFTLOCK_KAFKA_CONSUMER_H
+#define DRIFTLOCK_KAFKA_CONSUMER_H
+
+#include <librdkafka/rdkafka.h>
+
+/* Settings the consumer was made with, to notice when a reload changes them. */
+typedef struct ConsumerSettings
+{
+	char		brokers[1024];
+	char		topic[256];
+	char		group[256];
+} ConsumerSettings;
+
+/*
+ * Create the consumer from the driftlock.kafka_* settings and subscribe.
+ * Returns NULL after logging why (a bad driftlock.kafka_properties entry,
+ * an unknown librdkafka setting, ...).
+ */
+extern rd_kafka_t *consumer_create(int worker_id, ConsumerSettings *settings);
+
+/* Close (leaving the group) and destroy. */
+extern void consumer_close(rd_kafka_t *rk);
+
+/*
+ * Called when partitions are revoked, before they go: the worker drops what
+ * it holds for them.
+ */
+extern void (*consumer_on_revoke) (void);
+
+/*
+ * Move every assigned partition back to the offsets stored in PostgreSQL
+ * (after a failed batch).  Opens and commits its own transaction.
+ */
+extern void consumer_rewind(rd_kafka_t *rk);
+
+/*
+ * True when reading the stored offsets for an assignment failed: the worker
+ * must not consume without them, so it exits and is restarted.
+ */
+extern bool consumer_rebalance_failed(void);
+
+/* Tell Kafka the next offsets too (asynchronously), for standard lag tools. */
+extern void consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets);
+
+#endif

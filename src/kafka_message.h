@@ -1,0 +1,43 @@
+/*
+ * kafka_message.h -- reading a Kafka message: its stream id (header or JSON
+ * field) and its headers as JSON for dead letters
+ */
+#ifndef DRIFTLOCK_KAFKA_MESSAGE_H
+#define DRIFTLOCK_KAFKA_MESSAGE_H
+
+#include <librdkafka/rdkafka.h>
+
+#include "utils/uuid.h"
+
+#include "cbad/cbad.h"
+
+/* Longest stream id accepted (a stream name or a UUID), in bytes. */
+#define STREAM_KEY_MAX 255
+
+/* Why a message cannot be processed: a dead-letter reason code and detail. */
+typedef struct MessageProblem
+{
+	const char *reason;			/* NULL when there is none */
+	char		detail[512];
+} MessageProblem;
+
+/*
+ * The stream id of a message: the header driftlock.kafka_stream_id_header
+ * when set and present, else the string at driftlock.kafka_stream_id_field
+ * in the JSON payload.  On success key holds a NUL-terminated, valid UTF-8
+ * id of 1 to STREAM_KEY_MAX bytes; otherwise problem says why.
+ */
+extern bool message_stream_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem);
+
+/*
+ * The stream a key names (a stream UUID in any form uuid_in accepts, or a
+ * stream name) with its settings; false when there is none.  SPI connected.
+ * Lookups are remembered until message_forget_streams().
+ */
+extern bool message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg);
+extern void message_forget_streams(void);
+
+/* The message's headers as a JSON array of {"key", "value"}, or NULL. */
+extern char *message_headers_json(const rd_kafka_message_t *msg);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * kafka_worker.c -- the Kafka background worker: consume, detect, commit
+ *
+ * A message goes through: the consumer (kafka_consumer.c) -> a batch of at
+ * most driftlock.kafka_max_in_flight messages or driftlock.kafka_batch_ms
+ * -> for each message: stream resolution (kafka_message.c) -> the stream's
+ * detector (detector_cache.c) -> an anomaly row or a dead letter -> one
+ * transaction that also saves the detectors and the next offsets
+ * (batch_writer.c) -> commit, then the offsets to Kafka, asynchronously.
+ *
+ * Exactly once: the offsets, the anomalies, the dead letters and the
+ * detector states commit together, and on (re)assignment partitions restart
+ * at the stored offsets, so after a crash at any point the uncommitted batch
+ * is simply processed again, by a deterministic detector starting from the
+ * state saved with those offsets.  A batch that fails is rolled back and
+ * retried from the stored offsets, with backoff.
+ *
+ * Signals: SIGHUP reloads the settings (the consumer is recreated when the
+ * brokers, topic or group change); SIGTERM ends the worker between batches,
+ * after the current batch has committed.  Postmaster death ends it too.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "batch_writer.h"
+#include "detector_cache.h"
+#include "detector_glue.h"
+#include "guc.h"
+#include "kafka_consumer.h"
+#include "kafka_message.h"
+#include "kafka_worker.h"
+#include "stream_state.h"
+
+PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
+
+/* Seconds between two starts of a worker that exited. */
+#define WORKER_RESTART_SECONDS 5
+/* How long an idle poll waits before the loop checks signals again. */
+#define IDLE_POLL_MS 200
+/* Retry delays after a failed batch. */
+#define BACKOFF_MIN_MS 500
+#define BACKOFF_MAX_MS 30000
+
+static volatile sig_atomic_t got_sigterm = false;
+static int	worker_id = 0;
+
+/* The messages taken from Kafka and not yet committed. */
+static rd_kafka_message_t **batch = NULL;
+static int	batch_len = 0;
+static int	batch_cap = 0;
+
+void
+driftlock_kafka_register_workers(void)
+{
+	BackgroundWorker worker;
+
+	for (int i = 0; i < driftlock_kafka_workers; i++)
+	{
+		memset(&worker, 0, sizeof(worker));
+		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+		worker.bgw_restart_time = WORKER_RESTART_SECONDS;
+		strlcpy(worker.bgw_library_name, "driftlock", BGW_MAXLEN);
+		strlcpy(worker.bgw_function_name, "driftlock_kafka_worker_main", BGW_MAXLEN);
+		snprintf(worker.bgw_name, BGW_MAXLEN, "driftlock kafka worker %d", i);
+		strlcpy(worker.bgw_type, "driftlock kafka worker", BGW_MAXLEN);
+		worker.bgw_main_arg = Int32GetDatum(i);
+		RegisterBackgroundWorker(&worker);
+	}
+}
+
+static void
+handle_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	got_sigterm = true;
+	SetLatch(MyLatch);
+	errno = save_errno;
+}
+
+static void
+drop_batch(void)
+{
+	for (int i = 0; i < batch_len; i++)
+		rd_kafka_message_destroy(batch[i]);
+	batch_len = 0;
+}
+
+/* Partitions are going: nothing held for them was committed, drop it all. */
+static void
+on_revoke(void)
+{
+	drop_batch();
+	detector_cache_reset();
+}
+
+static void
+wait_ms(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+}
+
+static bool
+extension_exists(void)
+{
+	bool		exists;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	exists = OidIsValid(get_extension_oid("driftlock", true));
+	CommitTransactionCommand();
+	return exists;
+}
+
+static bool
+settings_changed(const ConsumerSettings *s)
+{
+	return strcmp(s->brokers, driftlock_kafka_brokers) != 0 ||
+		strcmp(s->topic, driftlock_kafka_topic) != 0 ||
+		strcmp(s->group, driftlock_kafka_group_id) != 0;
+}
+
+/*
+ * Take messages from Kafka until the batch is full or driftlock.kafka_batch_ms
+ * has passed since its first message.  Returns with an empty batch after an
+ * idle poll, so that the caller sees signals promptly.
+ */
+static void
+collect_batch(rd_kafka_t *rk)
+{
+	TimestampTz deadline = 0;
+
+	if (batch_cap < driftlock_kafka_max_in_flight)
+	{
+		batch = batch == NULL
+			? MemoryContextAlloc(TopMemoryContext, sizeof(*batch) * driftlock_kafka_max_in_flight)
+			: repalloc(batch, sizeof(*batch) * driftlock_kafka_max_in_flight);
+		batch_cap = driftlock_kafka_max_in_flight;
+	}
+	while (batch_len < driftlock_kafka_max_in_flight && !got_sigterm && !ConfigReloadPending)
+	{
+		int			timeout = IDLE_POLL_MS;
+		rd_kafka_message_t *msg;
+
+		if (batch_len > 0)
+		{
+			long		secs;
+			int			usecs;
+
+			TimestampDifference(GetCurrentTimestamp(), deadline, &secs, &usecs);
+			timeout = (int) (secs * 1000 + usecs / 1000);
+			if (timeout <= 0)
+				break;
+		}
+		msg = rd_kafka_consumer_poll(rk, timeout);
+		if (consumer_rebalance_failed())
+			return;
+		if (msg == NULL)
+		{
+			if (batch_len == 0)
+				return;
+			continue;
+		}
+		if (msg->err)
+		{
+			/* consumer errors (not messages): librdkafka retries; just log */
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d: consumer error: %s", worker_id,
+							rd_kafka_message_errstr(msg))));
+			rd_kafka_message_destroy(msg);
+			continue;
+		}
+		if (batch_len == 0)
+			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), driftlock_kafka_batch_ms);
+		batch[batch_len++] = msg;
+	}
+}
+
+static void
+dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detail)
+{
+	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+					  reason, detail, message_headers_json(msg),
+					  msg->payload, msg->payload ? msg->len : 0);
+}
+
+/* One message: a dead letter, nothing, or an anomaly; never an error for bad input. */
+static void
+process_message(const rd_kafka_message_t *msg)
+{
+	const uint8_t *payload = msg->payload;
+	size_t		len = payload ? msg->len : 0;
+	char		key[STREAM_KEY_MAX + 1];
+	MessageProblem problem;
+	pg_uuid_t	stream_id;
+	cbad_config cfg;
+	cbad_detector *det;
+	cbad_verdict verdict;
+	cbad_status status;
+
+	if (len > (size_t) driftlock_kafka_max_payload_bytes)
+	{
+		char		detail[256];
+
+		snprintf(detail, sizeof(detail),
+				 "The payload is %zu bytes; driftlock.kafka_max_payload_bytes is %d. The first %d bytes are kept.",
+				 len, driftlock_kafka_max_payload_bytes, DEAD_LETTER_PAYLOAD_MAX);
+		dead_letter(msg, "payload_too_large", detail);
+		return;
+	}
+	if (!message_stream_key(msg, key, &problem))
+	{
+		dead_letter(msg, problem.reason, problem.detail);
+		return;
+	}
+	if (!message_find_stream(key, &stream_id, &cfg))
+	{
+		char		detail[STREAM_KEY_MAX + 128];
+
+		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
+		dead_letter(msg, "unknown_stream", detail);
+		return;
+	}
+	det = detector_cache_get(&stream_id, &cfg);
+	status = cbad_detector_observe(det, payload, len, &verdict);
+	if (status != CBAD_OK)
+	{
+		char		detail[256];
+
+		snprintf(detail, sizeof(detail), "The detector failed on this message: %s.",
+				 cbad_status_message(status));
+		dead_letter(msg, "detector_error", detail);
+		return;
+	}
+	if (verdict.is_anomaly)
+		driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
+								 driftlock_explanation(det, payload, len, &verdict),
+								 rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+}
+
+/*
+ * Process the batch in one transaction.  Returns the next offsets to tell
+ * Kafka (the caller destroys the list).
+ */
+static rd_kafka_topic_partition_list_t *
+process_batch(void)
+{
+	rd_kafka_topic_partition_list_t *next = rd_kafka_topic_partition_list_new(8);
+	char		activity[300];
+
+	snprintf(activity, sizeof(activity), "processing %d messages from topic %s",
+			 batch_len, driftlock_kafka_topic);
+	pgstat_report_activity(STATE_RUNNING, activity);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	message_forget_streams();
+
+	for (int i = 0; i < batch_len; i++)
+	{
+		const rd_kafka_message_t *msg = batch[i];
+		const char *topic = rd_kafka_topic_name(msg->rkt);
+		rd_kafka_topic_partition_t *p;
+
+		CHECK_FOR_INTERRUPTS();
+		process_message(msg);
+		p = rd_kafka_topic_partition_list_find(next, topic, msg->partition);
+		if (p == NULL)
+			p = rd_kafka_topic_partition_list_add(next, topic, msg->partition);
+		p->offset = msg->offset + 1;
+	}
+	detector_cache_save_changed();
+	for (int i = 0; i < next->cnt; i++)
+		batch_save_offset(driftlock_kafka_group_id, next->elems[i].topic,
+						  next->elems[i].partition, next->elems[i].offset);
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	return next;
+}
+
+void
+driftlock_kafka_worker_main(Datum main_arg)
+{
+	/* static: they must survive the longjmp of a failed batch */
+	static rd_kafka_t *rk = NULL;
+	static ConsumerSettings settings;
+	static bool waiting_logged = false;
+	static bool consumer_broken = false;
+	static long backoff_ms = 0;
+	char		activity[300];
+
+	worker_id = DatumGetInt32(main_arg);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, handle_sigterm);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(driftlock_database, NULL, 0);
+
+	detector_cache_init();
+	consumer_on_revoke = on_revoke;
+	memset(&settings, 0, sizeof(settings));
+
+	while (!got_sigterm)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			consumer_broken = false;	/* a fixed setting deserves a new try */
+			if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
+			{
+				ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
+				consumer_close(rk);
+				rk = NULL;
+				detector_cache_reset();
+			}
+		}
+		if (!driftlock_kafka_enabled)
+		{
+			pgstat_report_activity(STATE_IDLE, "disabled (driftlock.kafka_enabled is off)");
+			wait_ms(1000);
+			continue;
+		}
+		if (!extension_exists())
+		{
+			if (!waiting_logged)
+				ereport(LOG,
+						(errmsg("driftlock kafka worker %d waiting for CREATE EXTENSION driftlock in database \"%s\"",
+								worker_id, driftlock_database)));
+			waiting_logged = true;
+			pgstat_report_activity(STATE_IDLE, "waiting for CREATE EXTENSION driftlock");
+			wait_ms(5000);
+			continue;
+		}
+		waiting_logged = false;
+		if (rk == NULL)
+		{
+			if (consumer_broken)
+			{
+				wait_ms(60000);
+				continue;
+			}
+			rk = consumer_create(worker_id, &settings);
+			if (rk == NULL)
+			{
+				consumer_broken = true;
+				continue;
+			}
+		}
+
+		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
+		pgstat_report_activity(STATE_IDLE, activity);
+		collect_batch(rk);
+		if (consumer_rebalance_failed())
+		{
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d restarting: the stored offsets of its partitions could not be read",
+							worker_id)));
+			drop_batch();
+			proc_exit(1);
+		}
+		if (batch_len == 0)
+			continue;
+
+		PG_TRY();
+		{
+			rd_kafka_topic_partition_list_t *next = process_batch();
+
+			consumer_commit_async(rk, next);
+			rd_kafka_topic_partition_list_destroy(next);
+			drop_batch();
+			detector_cache_trim(driftlock_detector_cache_size);
+			backoff_ms = 0;
+		}
+		PG_CATCH();
+		{
+			/* roll back, forget what the batch taught, go back to the stored offsets */
+			MemoryContextSwitchTo(TopMemoryContext);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			drop_batch();
+			detector_cache_reset();
+			message_forget_streams();
+			backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the stored offsets",
+							worker_id, backoff_ms)));
+			consumer_rewind(rk);
+			wait_ms(backoff_ms);
+		}
+		PG_END_TRY();
+	}
+
+	/* SIGTERM: the last batch has committed (the loop only ends between batches) */
+	if (rk != NULL)
+		consumer_close(rk);
+	drop_batch();
+	proc_exit(1);
+}

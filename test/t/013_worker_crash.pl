@@ -1,0 +1,120 @@
+# Kafka worker: exactly once across kill -9.  ~5100 messages over three
+# streams, each on its own partition of a 3-partition topic; the worker is
+# killed twice and the postmaster once while consuming.  Afterwards every
+# offset is at the end, each stream's detector saw each message once, and
+# the anomalies are exactly those of a clean run (driftlock_detect in SQL).
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
+  event_payloads produce_events load_messages check_anomalies
+  check_exactly_once worker_pids);
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes ();
+
+my $topic   = 'crash';
+my $group   = 'crash-group';
+my $config  = '{"warmup": 30}';
+my $per_chunk = 567;                # per stream and chunk; 3 chunks, 3 streams
+
+my $kafka = start_mock_kafka(topics => { $topic => 3 });
+my $node = worker_node('crash', $kafka, conf => {
+	'restart_after_crash'              => 'on',
+	'driftlock.kafka_topic'            => $topic,
+	'driftlock.kafka_group_id'         => $group,
+	'driftlock.kafka_stream_id_header' => 'X-Stream-Id',
+	# small transactions: many commit points to be killed between
+	'driftlock.kafka_max_in_flight'    => '5' });
+$node->safe_psql('postgres',
+	"INSERT INTO driftlock.streams (name, config) SELECT 'c' || i, '$config' FROM generate_series(0, 2) i");
+
+my @rows;
+my %payloads = map { ("c$_" => [ event_payloads(count => 3 * $per_chunk, seed => "c$_") ]) } 0 .. 2;
+
+sub produce_chunk
+{
+	my ($chunk) = @_;
+	for my $p (0 .. 2)
+	{
+		my @slice = @{ $payloads{"c$p"} }[ $chunk * $per_chunk .. ($chunk + 1) * $per_chunk - 1 ];
+		produce_events($kafka, $topic, $p, \@rows, stream => "c$p",
+			payloads => \@slice, headers => ["X-Stream-Id=c$p"]);
+	}
+	return;
+}
+
+my $processed = qq{SELECT coalesce(sum(next_offset), 0) FROM driftlock.kafka_offsets WHERE group_id = '$group'};
+
+# Kill when at least $from messages are processed; returns how many were
+sub kill_when
+{
+	my ($from, $what) = @_;
+	my ($pid) = worker_pids($node);
+	ok(defined $pid, "$what: worker running");
+	ok(poll_until($node, "SELECT ($processed) >= $from", 't', 90),
+		"$what: $from messages processed");
+	if ($what =~ /postmaster/)
+	{
+		$node->kill9;
+	}
+	else
+	{
+		ok(kill('KILL', $pid), "$what: kill -9 worker $pid");
+	}
+	return $pid;
+}
+
+my $pending = 0;
+sub note_position
+{
+	my ($what, $total) = @_;
+	my $done = $node->safe_psql('postgres', $processed);
+	note("$what: $done of $total messages had been committed");
+	$pending++ if $done < $total;
+	return;
+}
+
+# First chunk; kill the worker a third of the way in
+produce_chunk(0);
+my $old = kill_when(3 * 150, 'first kill');
+ok(poll_until($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
+		'1', 60), 'the worker comes back after the crash restart');
+note_position('first kill', 3 * $per_chunk);
+
+# Second chunk; kill again
+produce_chunk(1);
+$old = kill_when(3 * $per_chunk + 3 * 150, 'second kill');
+ok(poll_until($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
+		'1', 60), 'the worker comes back after the second crash restart');
+note_position('second kill', 6 * $per_chunk);
+
+# Third chunk; kill -9 the postmaster, wait for its children to go, restart
+produce_chunk(2);
+$old = kill_when(6 * $per_chunk + 3 * 150, 'postmaster kill');
+my $deadline = Time::HiRes::time() + 60;
+Time::HiRes::sleep(0.1) while kill(0, $old) && Time::HiRes::time() < $deadline;
+ok(!kill(0, $old), 'the orphaned worker exits after the postmaster died');
+my $started = 0;
+for (1 .. 20)
+{
+	last if ($started = $node->start(fail_ok => 1));
+	sleep 1;    # other orphaned backends may still hold the shared memory
+}
+ok($started, 'node restarted after kill -9 of the postmaster');
+note_position('postmaster kill', 9 * $per_chunk);
+cmp_ok($pending, '>', 0, 'at least one kill happened with messages not yet committed');
+
+ok(wait_offsets($node, $group, \@rows, 120), 'the offsets reach the end of every partition');
+load_messages($node, 'produced', \@rows);
+check_exactly_once($node, 'produced', $group, 'after kill -9');
+check_anomalies($node, 'produced', $config, 'after kill -9');
+
+$node->stop;
+$kafka->stop;
+done_testing();

@@ -1,0 +1,67 @@
+# Kafka worker: the brokers go down for 10 s and come back.  The outage is
+# logged without flooding the server log, and consumption resumes.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/../perl";
+use DriftlockTest qw(start_mock_kafka worker_node wait_offsets
+  event_payloads produce_events check_exactly_once load_messages log_since);
+use IPC::Run ();
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use Time::HiRes ();
+
+my $topic = 'outage';
+my $group = 'outage-group';
+
+my $kafka = start_mock_kafka(topics => { $topic => 1 });
+my $node = worker_node('broker_outage', $kafka, conf => {
+	'driftlock.kafka_topic'            => $topic,
+	'driftlock.kafka_group_id'         => $group,
+	'driftlock.kafka_stream_id_header' => 'X-Stream-Id' });
+$node->safe_psql('postgres', q{INSERT INTO driftlock.streams (name) VALUES ('o1')});
+
+my @payloads = event_payloads(count => 300, seed => 'outage');
+my @rows;
+produce_events($kafka, $topic, 0, \@rows, stream => 'o1',
+	payloads => [ @payloads[ 0 .. 99 ] ], headers => ['X-Stream-Id=o1']);
+ok(wait_offsets($node, $group, \@rows), 'consuming before the outage');
+
+# No SQL from here until the brokers are back: every log line is the server's
+my $log_offset = -s $node->logfile;
+$kafka->command('down');
+my $t0 = Time::HiRes::time();
+
+# A producer started during the outage waits for the brokers
+my @late = @payloads[ 100 .. 199 ];
+my ($in, $out, $err) = (join('', map { "$_\n" } @late), '', '');
+my $producer = IPC::Run::start(
+	[ 'kcat', '-P', '-b', $kafka->bootstrap, '-t', $topic, '-p', '0',
+		'-H', 'X-Stream-Id=o1', '-X', 'message.timeout.ms=60000' ],
+	'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(90));
+
+Time::HiRes::sleep(10 - (Time::HiRes::time() - $t0));
+my $outage_log = log_since($node, $log_offset);
+$kafka->command('up');
+
+my @lines = grep { /\S/ } split /\n/, $outage_log;
+note(scalar(@lines) . " server log lines during the outage; first ones:\n"
+	  . join("\n", @lines[ 0 .. ($#lines < 9 ? $#lines : 9) ]));
+cmp_ok(scalar(@lines), '>=', 1, 'the outage is logged');
+cmp_ok(scalar(@lines), '<', 20, 'fewer than 20 log lines during a 10 s outage');
+
+ok($producer->finish, 'the producer waiting through the outage delivers')
+  or diag($err);
+push @rows, [ $topic, 0, 100 + $_, 'o1', $late[$_] ] for 0 .. $#late;
+
+produce_events($kafka, $topic, 0, \@rows, stream => 'o1',
+	payloads => [ @payloads[ 200 .. 299 ] ], headers => ['X-Stream-Id=o1']);
+ok(wait_offsets($node, $group, \@rows, 90), 'consumption resumes after the outage');
+load_messages($node, 'produced', \@rows);
+check_exactly_once($node, 'produced', $group, 'after the outage');
+
+$node->stop;
+$kafka->stop;
+done_testing();
