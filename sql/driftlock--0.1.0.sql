@@ -142,6 +142,17 @@ CREATE TABLE driftlock.stream_state (
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
 
+-- The Kafka worker rewrites a stream's state (tens of kB) with every batch
+-- that touches the stream; lz4 compresses it several times faster than the
+-- default pglz (which took a sixth of the worker's time).  Builds without lz4
+-- keep the default.
+DO $$
+BEGIN
+    ALTER TABLE driftlock.stream_state ALTER COLUMN state SET COMPRESSION lz4;
+EXCEPTION WHEN feature_not_supported THEN
+    NULL;
+END
+$$;
 COMMENT ON TABLE driftlock.stream_state IS 'persisted detector state of each stream';
 COMMENT ON COLUMN driftlock.stream_state.stream_id IS 'stream the state belongs to';
 COMMENT ON COLUMN driftlock.stream_state.state IS 'serialised detector state';

@@ -12,27 +12,33 @@
 #include "utils/builtins.h"
 
 #include "batch_writer.h"
+#include "spi_plans.h"
 
-static const char *dead_letter_sql =
-"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
-"reason, detail, headers, payload) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) "
-"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING";
+static CachedStatement dead_letter_stmt = {
+	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
+	"reason, detail, headers, payload) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	7, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}, NULL
+};
 
-static const char *save_offset_sql =
-"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, updated_at) "
-"VALUES ($1, $2, $3, $4, now()) ON CONFLICT (group_id, topic, partition) DO UPDATE "
-"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at";
+static CachedStatement save_offset_stmt = {
+	"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, updated_at) "
+	"VALUES ($1, $2, $3, $4, now()) ON CONFLICT (group_id, topic, partition) DO UPDATE "
+	"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}, NULL
+};
 
-static const char *load_offset_sql =
-"SELECT next_offset FROM driftlock.kafka_offsets "
-"WHERE group_id = $1 AND topic = $2 AND partition = $3";
+static CachedStatement load_offset_stmt = {
+	"SELECT next_offset FROM driftlock.kafka_offsets "
+	"WHERE group_id = $1 AND topic = $2 AND partition = $3",
+	3, {TEXTOID, TEXTOID, INT4OID}, NULL
+};
 
 void
 batch_dead_letter(const char *topic, int32 partition, int64 offset,
 				  const char *reason, const char *detail, const char *headers_json,
 				  const uint8_t *payload, size_t len)
 {
-	Oid			argtypes[7] = {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID};
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	size_t		keep = Min(len, (size_t) DEAD_LETTER_PAYLOAD_MAX);
@@ -54,7 +60,7 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 	args[6] = PointerGetDatum(p);
 	if (payload == NULL)
 		nulls[6] = 'n';
-	ret = SPI_execute_with_args(dead_letter_sql, 7, argtypes, args, nulls, false, 0);
+	ret = spi_run(&dead_letter_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
 }
@@ -62,7 +68,6 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 void
 batch_save_offset(const char *group, const char *topic, int32 partition, int64 next_offset)
 {
-	Oid			argtypes[4] = {TEXTOID, TEXTOID, INT4OID, INT8OID};
 	Datum		args[4];
 	int			ret;
 
@@ -70,7 +75,7 @@ batch_save_offset(const char *group, const char *topic, int32 partition, int64 n
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);
 	args[3] = Int64GetDatum(next_offset);
-	ret = SPI_execute_with_args(save_offset_sql, 4, argtypes, args, NULL, false, 0);
+	ret = spi_run(&save_offset_stmt, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
 }
@@ -78,7 +83,6 @@ batch_save_offset(const char *group, const char *topic, int32 partition, int64 n
 int64
 batch_load_offset(const char *group, const char *topic, int32 partition)
 {
-	Oid			argtypes[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		args[3];
 	bool		isnull;
 	Datum		d;
@@ -87,7 +91,7 @@ batch_load_offset(const char *group, const char *topic, int32 partition)
 	args[0] = CStringGetTextDatum(group);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);
-	ret = SPI_execute_with_args(load_offset_sql, 3, argtypes, args, NULL, true, 1);
+	ret = spi_run(&load_offset_stmt, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading a Kafka offset failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)

@@ -100,6 +100,20 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 										suppressed, LOG_REPEAT_MS / 1000) : 0));
 }
 
+void
+consumer_log_message_error(int worker, const rd_kafka_message_t *msg)
+{
+	int			suppressed;
+
+	if (!rate_limit(shape_hash(rd_kafka_err2name(msg->err), "message"), &suppressed))
+		return;
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d: consumer error %s: %s", worker,
+					rd_kafka_err2name(msg->err), rd_kafka_message_errstr(msg)),
+			 suppressed > 0 ? errdetail("%d similar errors were suppressed in the last %d seconds.",
+										suppressed, LOG_REPEAT_MS / 1000) : 0));
+}
+
 static void
 error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {

@@ -42,6 +42,9 @@ extern void consumer_rewind(rd_kafka_t *rk);
  */
 extern bool consumer_rebalance_failed(void);
 
+/* Log a consumer error event (rate-limited like librdkafka's own errors). */
+extern void consumer_log_message_error(int worker, const rd_kafka_message_t *msg);
+
 /* Tell Kafka the next offsets too (asynchronously), for standard lag tools. */
 extern void consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets);
 

@@ -23,6 +23,7 @@
 #include "guc.h"
 #include "kafka_message.h"
 #include "message/json_path.h"
+#include "spi_plans.h"
 #include "stream_config.h"
 
 /* Headers kept in a dead letter, in bytes of JSON. */
@@ -205,9 +206,11 @@ message_forget_streams(void)
 bool
 message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
 {
-	static const char *sql =
-	"SELECT id, config FROM driftlock.streams WHERE id = $1 OR name = $2 "
-	"ORDER BY id = $1 DESC NULLS LAST LIMIT 1";
+	static CachedStatement find_stmt = {
+		"SELECT id, config FROM driftlock.streams WHERE id = $1 OR name = $2 "
+		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
+		2, {UUIDOID, TEXTOID}, NULL
+	};
 	StreamLookup *l;
 	bool		found;
 
@@ -225,7 +228,6 @@ message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
 	l = hash_search(lookups, key, HASH_ENTER, &found);
 	if (!found)
 	{
-		Oid			argtypes[2] = {UUIDOID, TEXTOID};
 		Datum		args[2];
 		char		nulls[2] = {' ', ' '};
 		pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
@@ -237,7 +239,7 @@ message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
 			nulls[0] = 'n';
 		args[1] = CStringGetTextDatum(key);
 		l->found = false;
-		ret = SPI_execute_with_args(sql, 2, argtypes, args, nulls, true, 1);
+		ret = spi_run(&find_stmt, args, nulls, true, 1);
 		if (ret != SPI_OK_SELECT)
 			elog(ERROR, "looking up a stream failed: %s", SPI_result_code_string(ret));
 		if (SPI_processed == 1)

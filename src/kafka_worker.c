@@ -15,6 +15,14 @@
  * state saved with those offsets.  A batch that fails is rolled back and
  * retried from the stored offsets, with backoff.
  *
+ * The batches commit with synchronous_commit = off: waiting for a WAL flush
+ * per batch made the worker wait more than it worked.  A crash may then lose
+ * the last batches' commits, but they lose their offsets with them, so those
+ * messages are processed again, with the same results.  The only thing that
+ * must not run ahead of the flushed WAL is the offset committed to Kafka
+ * (another instance taking over a partition starts there), so it is sent
+ * only once the WAL holding the batch is flushed.
+ *
  * Signals: SIGHUP reloads the settings (the consumer is recreated when the
  * brokers, topic or group change); SIGTERM ends the worker between batches,
  * after the current batch has committed.  Postmaster death ends it too.
@@ -22,6 +30,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -58,6 +67,15 @@ PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
 static volatile sig_atomic_t got_sigterm = false;
 static int	worker_id = 0;
 
+/*
+ * Offsets to tell Kafka: "flushing" waits for the WAL up to flushing_lsn to
+ * be flushed; "next" collects the batches committed meanwhile.
+ */
+static rd_kafka_topic_partition_list_t *flushing = NULL;
+static XLogRecPtr flushing_lsn = InvalidXLogRecPtr;
+static rd_kafka_topic_partition_list_t *next_offsets = NULL;
+static XLogRecPtr next_lsn = InvalidXLogRecPtr;
+
 /* The messages taken from Kafka and not yet committed. */
 static rd_kafka_message_t **batch = NULL;
 static int	batch_len = 0;
@@ -93,6 +111,60 @@ handle_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/* Remember a committed batch's next offsets for Kafka. */
+static void
+kafka_offsets_committed(rd_kafka_topic_partition_list_t *batch_next, XLogRecPtr lsn)
+{
+	if (next_offsets == NULL)
+		next_offsets = rd_kafka_topic_partition_list_new(batch_next->cnt);
+	for (int i = 0; i < batch_next->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(next_offsets,
+																		  batch_next->elems[i].topic,
+																		  batch_next->elems[i].partition);
+
+		if (p == NULL)
+			p = rd_kafka_topic_partition_list_add(next_offsets, batch_next->elems[i].topic,
+												  batch_next->elems[i].partition);
+		p->offset = batch_next->elems[i].offset;
+	}
+	next_lsn = lsn;
+}
+
+/* Send Kafka the offsets whose batches are durable (see the file header). */
+static void
+kafka_offsets_flush(rd_kafka_t *rk, bool wait)
+{
+	if (flushing == NULL && next_offsets != NULL)
+	{
+		flushing = next_offsets;
+		flushing_lsn = next_lsn;
+		next_offsets = NULL;
+	}
+	if (flushing == NULL)
+		return;
+	if (wait)
+		XLogFlush(flushing_lsn);
+	if (GetFlushRecPtr(NULL) < flushing_lsn)
+		return;
+	consumer_commit_async(rk, flushing);
+	rd_kafka_topic_partition_list_destroy(flushing);
+	flushing = NULL;
+	if (wait)
+		kafka_offsets_flush(rk, true);
+}
+
+/* Offsets of partitions we no longer own must not be sent later. */
+static void
+kafka_offsets_forget(void)
+{
+	if (flushing != NULL)
+		rd_kafka_topic_partition_list_destroy(flushing);
+	if (next_offsets != NULL)
+		rd_kafka_topic_partition_list_destroy(next_offsets);
+	flushing = next_offsets = NULL;
+}
+
 static void
 drop_batch(void)
 {
@@ -102,11 +174,17 @@ drop_batch(void)
 }
 
 /* Partitions are going: nothing held for them was committed, drop it all. */
+static rd_kafka_t *current_consumer = NULL;
+
 static void
 on_revoke(void)
 {
 	drop_batch();
 	detector_cache_reset();
+	/* the next owner starts at the group's offsets: give it ours first */
+	if (current_consumer != NULL)
+		kafka_offsets_flush(current_consumer, true);
+	kafka_offsets_forget();
 }
 
 static void
@@ -180,9 +258,7 @@ collect_batch(rd_kafka_t *rk)
 		if (msg->err)
 		{
 			/* consumer errors (not messages): librdkafka retries; just log */
-			ereport(LOG,
-					(errmsg("driftlock kafka worker %d: consumer error: %s", worker_id,
-							rd_kafka_message_errstr(msg))));
+			consumer_log_message_error(worker_id, msg);
 			rd_kafka_message_destroy(msg);
 			continue;
 		}
@@ -318,6 +394,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 
 	detector_cache_init();
 	consumer_on_revoke = on_revoke;
+	/* see the file header: batches may commit without waiting for a flush */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	memset(&settings, 0, sizeof(settings));
 
 	while (!got_sigterm)
@@ -331,8 +409,9 @@ driftlock_kafka_worker_main(Datum main_arg)
 			if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
 			{
 				ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
+				kafka_offsets_flush(rk, true);
 				consumer_close(rk);
-				rk = NULL;
+				rk = current_consumer = NULL;
 				detector_cache_reset();
 			}
 		}
@@ -342,7 +421,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 			wait_ms(1000);
 			continue;
 		}
-		if (!extension_exists())
+		/* checked before connecting, not at every idle turn */
+		if (rk == NULL && !extension_exists())
 		{
 			if (!waiting_logged)
 				ereport(LOG,
@@ -362,6 +442,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 				continue;
 			}
 			rk = consumer_create(worker_id, &settings);
+			current_consumer = rk;
 			if (rk == NULL)
 			{
 				consumer_broken = true;
@@ -369,6 +450,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 			}
 		}
 
+		kafka_offsets_flush(rk, false);
 		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);
@@ -387,7 +469,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 		{
 			rd_kafka_topic_partition_list_t *next = process_batch();
 
-			consumer_commit_async(rk, next);
+			kafka_offsets_committed(next, XactLastCommitEnd);
 			rd_kafka_topic_partition_list_destroy(next);
 			drop_batch();
 			detector_cache_trim(driftlock_detector_cache_size);
@@ -407,7 +489,14 @@ driftlock_kafka_worker_main(Datum main_arg)
 			ereport(LOG,
 					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the stored offsets",
 							worker_id, backoff_ms)));
-			consumer_rewind(rk);
+			if (!extension_exists())
+			{
+				/* DROP EXTENSION: stop consuming until it is created again */
+				consumer_close(rk);
+				rk = current_consumer = NULL;
+			}
+			else
+				consumer_rewind(rk);
 			wait_ms(backoff_ms);
 		}
 		PG_END_TRY();
@@ -415,7 +504,10 @@ driftlock_kafka_worker_main(Datum main_arg)
 
 	/* SIGTERM: the last batch has committed (the loop only ends between batches) */
 	if (rk != NULL)
+	{
+		kafka_offsets_flush(rk, true);
 		consumer_close(rk);
+	}
 	drop_batch();
 	proc_exit(1);
 }

@@ -21,36 +21,45 @@
 
 #include "detector_glue.h"
 #include "stream_config.h"
+#include "spi_plans.h"
 #include "stream_state.h"
 
 PG_FUNCTION_INFO_V1(driftlock_score_stream);
 PG_FUNCTION_INFO_V1(driftlock_observe);
 
-static const char *load_sql =
-"SELECT s.config, st.state FROM driftlock.streams s "
-"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1";
+static CachedStatement load_stmt = {
+	"SELECT s.config, st.state FROM driftlock.streams s "
+	"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1",
+	1, {UUIDOID}, NULL
+};
 
-static const char *load_for_update_sql =
-"SELECT s.config, st.state FROM driftlock.streams s "
-"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1 "
-"FOR UPDATE OF s";
+static CachedStatement load_for_update_stmt = {
+	"SELECT s.config, st.state FROM driftlock.streams s "
+	"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1 "
+	"FOR UPDATE OF s",
+	1, {UUIDOID}, NULL
+};
 
-static const char *save_sql =
-"INSERT INTO driftlock.stream_state (stream_id, state, events, updated_at) "
-"VALUES ($1, $2, $3, now()) ON CONFLICT (stream_id) DO UPDATE "
-"SET state = excluded.state, events = excluded.events, updated_at = excluded.updated_at";
+static CachedStatement save_stmt = {
+	"INSERT INTO driftlock.stream_state (stream_id, state, events, updated_at) "
+	"VALUES ($1, $2, $3, now()) ON CONFLICT (stream_id) DO UPDATE "
+	"SET state = excluded.state, events = excluded.events, updated_at = excluded.updated_at",
+	3, {UUIDOID, BYTEAOID, INT8OID}, NULL
+};
 
 /* a redelivered Kafka message finds its anomaly already there */
-static const char *insert_anomaly_sql =
-"INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
-"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, kafka_offset) "
-"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING";
+static CachedStatement insert_anomaly_stmt = {
+	"INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
+	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, kafka_offset) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	12, {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID}, NULL
+};
 
 cbad_detector *
 driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
 {
-	Oid			argtypes[1] = {UUIDOID};
 	Datum		args[1] = {UUIDPGetDatum(stream_id)};
 	cbad_allocator allocator = driftlock_allocator(cxt);
 	cbad_detector *det = NULL;
@@ -59,8 +68,7 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
 	Datum		d;
 	int			ret;
 
-	ret = SPI_execute_with_args(for_update ? load_for_update_sql : load_sql,
-								1, argtypes, args, NULL, !for_update, 1);
+	ret = spi_run(for_update ? &load_for_update_stmt : &load_stmt, args, NULL, !for_update, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "loading stream state failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
@@ -100,7 +108,6 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
 void
 driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 {
-	Oid			argtypes[3] = {UUIDOID, BYTEAOID, INT8OID};
 	Datum		args[3];
 	uint8_t    *bytes;
 	size_t		len;
@@ -118,7 +125,7 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 	args[0] = UUIDPGetDatum(stream_id);
 	args[1] = PointerGetDatum(state);
 	args[2] = Int64GetDatum((int64) stats.events);
-	ret = SPI_execute_with_args(save_sql, 3, argtypes, args, NULL, false, 0);
+	ret = spi_run(&save_stmt, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "saving stream state failed: %s", SPI_result_code_string(ret));
 	pfree(state);
@@ -129,8 +136,6 @@ driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t le
 						 const cbad_verdict *v, const char *explanation,
 						 const char *topic, int32 partition, int64 offset)
 {
-	Oid			argtypes[12] = {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-		FLOAT8OID, FLOAT8OID, FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID};
 	Datum		args[12];
 	char		nulls[12];
 	bytea	   *p = palloc(VARHDRSZ + len);
@@ -157,7 +162,7 @@ driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t le
 	}
 	else
 		nulls[9] = nulls[10] = nulls[11] = 'n';
-	ret = SPI_execute_with_args(insert_anomaly_sql, 12, argtypes, args, nulls, false, 0);
+	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
 }

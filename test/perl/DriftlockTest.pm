@@ -379,6 +379,7 @@ SELECT (SELECT count(*) FROM exp), (SELECT count(*) FROM got),
      FROM got a WHERE NOT EXISTS (SELECT FROM exp e
        WHERE (a.kafka_topic, a.kafka_partition, a.kafka_offset) = (e.topic, e.part, e.off)))});
 	my ($expected, $got, $matching, $dups, $missing, $extra) = split /\|/, $res, -1;
+	Test::More::note("$name: $expected anomalies expected, $got recorded");
 	Test::More::cmp_ok($expected, '>', 0, "$name: the clean run flags some messages");
 	Test::More::is($got, $expected, "$name: as many anomalies as the clean run")
 	  or Test::More::diag("missing: $missing\nunexpected: $extra\nduplicated positions: $dups");

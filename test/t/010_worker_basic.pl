@@ -15,7 +15,7 @@ use Test::More;
 
 my $topic  = 'driftlock-events';    # the default topic
 my $group  = 'driftlock-api';       # the default group id
-my $config = '{"warmup": 30}';
+my $config = '{"warmup": 30, "alpha": 0.05}';
 
 my $kafka = start_mock_kafka(topics => { $topic => 1 });
 my $node = worker_node('basic', $kafka, conf => {

@@ -18,7 +18,7 @@ use Time::HiRes ();
 
 my $topic   = 'crash';
 my $group   = 'crash-group';
-my $config  = '{"warmup": 30}';
+my $config = '{"warmup": 30, "alpha": 0.05}';
 my $per_chunk = 567;                # per stream and chunk; 3 chunks, 3 streams
 
 my $kafka = start_mock_kafka(topics => { $topic => 3 });
@@ -97,9 +97,14 @@ note_position('second kill', 6 * $per_chunk);
 # Third chunk; kill -9 the postmaster, wait for its children to go, restart
 produce_chunk(2);
 $old = kill_when(6 * $per_chunk + 3 * 150, 'postmaster kill');
-my $deadline = Time::HiRes::time() + 60;
+my $deadline = Time::HiRes::time() + 15;
 Time::HiRes::sleep(0.1) while kill(0, $old) && Time::HiRes::time() < $deadline;
-ok(!kill(0, $old), 'the orphaned worker exits after the postmaster died');
+if (!ok(!kill(0, $old), 'the orphaned worker exits within 15 s of the postmaster\'s death'))
+{
+	# go on with the rest of the test
+	kill('KILL', $old);
+	Time::HiRes::sleep(0.1) while kill(0, $old);
+}
 my $started = 0;
 for (1 .. 20)
 {

@@ -15,7 +15,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $topic  = 'resume';
-my $config = '{"warmup": 30}';
+my $config = '{"warmup": 30, "alpha": 0.05}';
 
 my $kafka = start_mock_kafka(topics => { $topic => 2 });
 my $node = worker_node('restart_resume', $kafka, conf => {

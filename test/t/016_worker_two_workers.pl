@@ -16,7 +16,7 @@ use Time::HiRes ();
 
 my $topic  = 'split';
 my $group  = 'split-group';
-my $config = '{"warmup": 30}';
+my $config = '{"warmup": 30, "alpha": 0.05}';
 my %conf = (
 	'driftlock.kafka_topic'            => $topic,
 	'driftlock.kafka_group_id'         => $group,

@@ -1,0 +1,27 @@
+/*
+ * spi_plans.c -- parameterised statements prepared once per process
+ *
+ * Plans are kept with SPI_keepplan; the plan cache replans them when the
+ * tables change (for instance after DROP and CREATE EXTENSION), because the
+ * statements name the tables, not their OIDs.
+ */
+#include "postgres.h"
+
+#include "spi_plans.h"
+
+int
+spi_run(CachedStatement *stmt, Datum *args, const char *nulls, bool read_only, long count)
+{
+	if (stmt->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "preparing \"%s\" failed: %s", stmt->sql,
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "keeping the plan of \"%s\" failed", stmt->sql);
+		stmt->plan = plan;
+	}
+	return SPI_execute_plan(stmt->plan, args, nulls, read_only, count);
+}

@@ -1,0 +1,26 @@
+/*
+ * spi_plans.h -- parameterised statements prepared once per process
+ */
+#ifndef DRIFTLOCK_SPI_PLANS_H
+#define DRIFTLOCK_SPI_PLANS_H
+
+#include "executor/spi.h"
+
+/* A statement and its prepared plan, declared static by its user. */
+typedef struct CachedStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[16];
+	SPIPlanPtr	plan;
+} CachedStatement;
+
+/*
+ * Run a cached statement (SPI connected): prepared and kept on first use,
+ * so the worker does not parse the same SQL for every message.  Returns
+ * SPI_execute_plan's result.
+ */
+extern int	spi_run(CachedStatement *stmt, Datum *args, const char *nulls,
+					bool read_only, long count);
+
+#endif
