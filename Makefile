@@ -43,6 +43,10 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS does not track header dependencies: rebuild every object when a
+# header changes (a changed struct layout must never mix old and new objects).
+$(OBJS): $(wildcard src/*.h src/cbad/*.h src/message/*.h)
+
 # ---------------------------------------------------------------------------
 # Standalone C: the detector core (src/cbad) builds without PostgreSQL headers.
 # ---------------------------------------------------------------------------

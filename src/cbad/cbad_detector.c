@@ -442,7 +442,11 @@ cbad_detector_score(cbad_detector *det, const uint8_t *event, size_t len,
  * within CBAD_ALARM_GAP events either side: likely a normal event from the
  * tail), or capped at the largest score in the calibration if alarms
  * clustered (likely an incident, which then stays flagged for as long as it
- * scores above everything normal).
+ * scores above everything normal).  A cluster that goes on for longer than
+ * drift_window events is no burst but a recurring pattern: its later alarms
+ * join at their real values, so the calibration learns that such scores are
+ * common and the pattern stops being flagged, instead of being flagged
+ * forever.
  */
 static void
 mature_alarms(cbad_detector *det, bool all)
@@ -453,8 +457,8 @@ mature_alarms(cbad_detector *det, bool all)
 		cbad_alarm *a = &det->alarms[0];
 		double		score = a->score;
 
-		if (a->clustered && det->cal.count > 0 &&
-			score > det->cal.sorted[det->cal.count - 1])
+		if (a->clustered && a->index - a->cluster_start < (uint64_t) det->cfg.drift_window &&
+			det->cal.count > 0 && score > det->cal.sorted[det->cal.count - 1])
 			score = det->cal.sorted[det->cal.count - 1];
 		cbad_calibration_add(&det->cal, score);
 		det->alarm_count--;
@@ -472,20 +476,14 @@ queue_alarm(cbad_detector *det, double score)
 	if (clustered && det->alarm_count > 0 &&
 		det->alarms[det->alarm_count - 1].index == det->last_alarm)
 		det->alarms[det->alarm_count - 1].clustered = true;
+	if (!clustered)
+		det->cluster_start = det->events;
+	/* alarms mature after CBAD_ALARM_GAP events, so the queue cannot be full */
 	if (det->alarm_count == CBAD_ALARM_QUEUE)
-	{
-		/* cannot happen while CBAD_ALARM_QUEUE > CBAD_ALARM_GAP; stay safe */
-		det->alarms[0].clustered = true;
-		det->events += 0;
-		mature_alarms(det, false);
-		if (det->alarm_count == CBAD_ALARM_QUEUE)
-		{
-			det->alarm_count--;
-			memmove(det->alarms, det->alarms + 1, sizeof(cbad_alarm) * (size_t) det->alarm_count);
-		}
-	}
+		mature_alarms(det, true);
 	a = &det->alarms[det->alarm_count++];
 	a->index = det->events;
+	a->cluster_start = det->cluster_start;
 	a->score = score;
 	a->clustered = clustered;
 	det->last_alarm = det->events;
@@ -598,6 +596,7 @@ cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 	flags_clear(det);
 	det->alarm_count = 0;
 	det->last_alarm = 0;
+	det->cluster_start = 0;
 	det->warm = false;
 
 	for (size_t i = first; i < n; i++)

@@ -112,6 +112,7 @@ ZSTD_compressionParameters cbad_dict_cparams(int level, size_t dict_len);
 typedef struct cbad_alarm
 {
 	uint64_t	index;			/* event number of the alarm */
+	uint64_t	cluster_start;	/* event number of its cluster's first alarm */
 	double		score;			/* its ncd */
 	bool		clustered;		/* another alarm within CBAD_ALARM_GAP events */
 } cbad_alarm;
@@ -133,6 +134,7 @@ struct cbad_detector
 	cbad_alarm	alarms[CBAD_ALARM_QUEUE];	/* pending, oldest first */
 	int			alarm_count;
 	uint64_t	last_alarm;		/* event number of the latest alarm, 0 = none */
+	uint64_t	cluster_start;	/* first alarm of the latest cluster */
 
 	/* drift: which of the last drift_window warm events were flagged */
 	uint8_t    *flags;

@@ -12,7 +12,8 @@
  *   calibration: u32 count, count x f64, oldest first
  *   drift flags: u32 count, count x u8, oldest first
  *   alarms waiting to join the calibration: u32 count, count x (u64 event
- *           number, f64 score, u8 clustered), oldest first; u64 last alarm
+ *           number, u64 cluster start, f64 score, u8 clustered), oldest
+ *           first; u64 last alarm, u64 cluster start
  *   u64 FNV-1a hash of everything before it
  *
  * The dictionary is not stored: it is rebuilt from the baseline, which gives
@@ -134,10 +135,12 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 	for (int i = 0; i < det->alarm_count; i++)
 	{
 		w_u64(&w, det->alarms[i].index, 8);
+		w_u64(&w, det->alarms[i].cluster_start, 8);
 		w_f64(&w, det->alarms[i].score);
 		w_u64(&w, det->alarms[i].clustered ? 1 : 0, 1);
 	}
 	w_u64(&w, det->last_alarm, 8);
+	w_u64(&w, det->cluster_start, 8);
 	if (!w.failed)
 		w_u64(&w, fnv1a(w.buf.data, w.buf.len), 8);
 	if (w.failed)
@@ -326,16 +329,20 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 		uint64_t	clustered;
 
 		a->index = r_u64(&r, 8);
+		a->cluster_start = r_u64(&r, 8);
 		a->score = r_f64(&r);
 		clustered = r_u64(&r, 1);
 		if (r.failed || clustered > 1 || !isfinite(a->score) || a->score < 0 ||
-			a->index > det->events || (i > 0 && a->index <= det->alarms[i - 1].index))
+			a->index > det->events || a->cluster_start > a->index ||
+			(i > 0 && a->index <= det->alarms[i - 1].index))
 			goto corrupt;
 		a->clustered = clustered == 1;
 	}
 	det->alarm_count = (int) n;
 	det->last_alarm = r_u64(&r, 8);
-	if (r.failed || r.left != 0 || det->last_alarm > det->events)
+	det->cluster_start = r_u64(&r, 8);
+	if (r.failed || r.left != 0 || det->last_alarm > det->events ||
+		det->cluster_start > det->last_alarm)
 		goto corrupt;
 
 	/* the dictionary is the baseline's bytes as of the last rebuild */
