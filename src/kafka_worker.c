@@ -39,6 +39,7 @@
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
 #include "utils/memutils.h"
@@ -401,6 +402,9 @@ driftlock_kafka_worker_main(Datum main_arg)
 	while (!got_sigterm)
 	{
 		CHECK_FOR_INTERRUPTS();
+		/* the busy loop does not wait on the latch, so look for ourselves */
+		if (!PostmasterIsAlive())
+			proc_exit(1);
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;

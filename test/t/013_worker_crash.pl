@@ -15,6 +15,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes ();
+use IPC::Run ();
 
 my $topic   = 'crash';
 my $group   = 'crash-group';
@@ -49,54 +50,61 @@ sub produce_chunk
 
 my $processed = qq{SELECT coalesce(sum(next_offset), 0) FROM driftlock.kafka_offsets WHERE group_id = '$group'};
 
-# Kill when at least $from messages are processed; returns how many were
+# Kill (the worker, or the postmaster when $what says so) as soon as at
+# least $from messages are committed, watched through one psql session so
+# that the kill lands within a few messages.  Returns the worker's pid.
+my $pending = 0;
 sub kill_when
 {
-	my ($from, $what) = @_;
+	my ($from, $total, $what) = @_;
 	my ($pid) = worker_pids($node);
 	ok(defined $pid, "$what: worker running");
-	ok(poll_until($node, "SELECT ($processed) >= $from", 't', 90),
-		"$what: $from messages processed");
+	my ($in, $out, $err) = ('', '', '');
+	my $psql = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+	my $seen = -1;
+	my $deadline = Time::HiRes::time() + 90;
+	while (Time::HiRes::time() < $deadline)
+	{
+		$out = '';
+		$in .= "$processed;\n";
+		$psql->pump while $out !~ /\n/;
+		($seen) = $out =~ /(\d+)/;
+		last if $seen >= $from;
+		Time::HiRes::sleep(0.005);
+	}
 	if ($what =~ /postmaster/)
 	{
 		$node->kill9;
 	}
 	else
 	{
-		ok(kill('KILL', $pid), "$what: kill -9 worker $pid");
+		kill('KILL', $pid);
 	}
+	$psql->kill_kill;
+	ok($seen >= $from, "$what: killed after $from messages were committed");
+	note("$what: killed at $seen of $total messages committed");
+	$pending++ if $seen < $total;
 	return $pid;
-}
-
-my $pending = 0;
-sub note_position
-{
-	my ($what, $total) = @_;
-	my $done = $node->safe_psql('postgres', $processed);
-	note("$what: $done of $total messages had been committed");
-	$pending++ if $done < $total;
-	return;
 }
 
 # First chunk; kill the worker a third of the way in
 produce_chunk(0);
-my $old = kill_when(3 * 150, 'first kill');
+my $old = kill_when(3 * 150, 3 * $per_chunk, 'first kill');
 ok(poll_until($node,
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
 		'1', 60), 'the worker comes back after the crash restart');
-note_position('first kill', 3 * $per_chunk);
 
 # Second chunk; kill again
 produce_chunk(1);
-$old = kill_when(3 * $per_chunk + 3 * 150, 'second kill');
+$old = kill_when(3 * $per_chunk + 3 * 150, 6 * $per_chunk, 'second kill');
 ok(poll_until($node,
 		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
 		'1', 60), 'the worker comes back after the second crash restart');
-note_position('second kill', 6 * $per_chunk);
 
 # Third chunk; kill -9 the postmaster, wait for its children to go, restart
 produce_chunk(2);
-$old = kill_when(6 * $per_chunk + 3 * 150, 'postmaster kill');
+$old = kill_when(6 * $per_chunk + 3 * 150, 9 * $per_chunk, 'postmaster kill');
 my $deadline = Time::HiRes::time() + 15;
 Time::HiRes::sleep(0.1) while kill(0, $old) && Time::HiRes::time() < $deadline;
 if (!ok(!kill(0, $old), 'the orphaned worker exits within 15 s of the postmaster\'s death'))
@@ -112,7 +120,7 @@ for (1 .. 20)
 	sleep 1;    # other orphaned backends may still hold the shared memory
 }
 ok($started, 'node restarted after kill -9 of the postmaster');
-note_position('postmaster kill', 9 * $per_chunk);
+note('after the restart: ' . $node->safe_psql('postgres', $processed) . ' messages committed');
 cmp_ok($pending, '>', 0, 'at least one kill happened with messages not yet committed');
 
 ok(wait_offsets($node, $group, \@rows, 120), 'the offsets reach the end of every partition');

@@ -13,6 +13,7 @@ use DriftlockTest qw(start_mock_kafka worker_node wait_offsets
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run ();
 
 my $topic  = 'resume';
 my $config = '{"warmup": 30, "alpha": 0.05}';
@@ -25,7 +26,7 @@ my $node = worker_node('restart_resume', $kafka, conf => {
 $node->safe_psql('postgres',
 	"INSERT INTO driftlock.streams (name, config) VALUES ('r0', '$config'), ('r1', '$config')");
 
-my %payloads = map { ("r$_" => [ event_payloads(count => 800, seed => "r$_") ]) } 0 .. 1;
+my %payloads = map { ("r$_" => [ event_payloads(count => 900, seed => "r$_") ]) } 0 .. 1;
 my @rows;
 sub produce_range
 {
@@ -70,6 +71,26 @@ is($node->safe_psql('postgres', q{
 SELECT string_agg(format('%s/%s', topic, partition), ' ' ORDER BY partition)
 FROM driftlock.kafka_offsets WHERE group_id = 'resume-1' AND next_offset = 600}),
 	'resume/0 resume/1', 'the old group\'s offsets are left alone');
+
+# A group known only to Kafka: kcat consumes everything in group resume-3
+# and commits its offsets on exit
+my ($out, $err) = ('', '');
+ok(IPC::Run::run(
+		[ 'kcat', '-C', '-b', $kafka->bootstrap, '-G', 'resume-3', '-e', '-q', '-f', '%p:%o\n',
+			'-X', 'auto.offset.reset=earliest', '-X', 'session.timeout.ms=6000',
+			'-X', 'heartbeat.interval.ms=500', $topic ],
+		'>', \$out, '2>', \$err, IPC::Run::timeout(60)),
+	'kcat commits offsets for group resume-3') or diag($err);
+is(scalar(() = $out =~ /\n/g), 1600, 'kcat read the 1600 messages');
+$node->stop;
+$node->append_conf('postgresql.conf', "driftlock.kafka_group_id = 'resume-3'\n");
+produce_range(800, 899);
+$node->start;
+ok(wait_offsets($node, 'resume-3', \@rows), 'the Kafka-only group consumes the last 100 per partition');
+$node->safe_psql('postgres', 'TRUNCATE produced');
+load_messages($node, 'produced', \@rows);
+check_exactly_once($node, 'produced', 'resume-3', 'offsets only in Kafka');
+check_anomalies($node, 'produced', $config, 'offsets only in Kafka');
 
 $node->stop;
 $kafka->stop;

@@ -46,9 +46,12 @@ produce_range(400, 799);
 
 ok(wait_offsets($node, $group, \@rows, 90), 'all partitions consumed to the end');
 is($node->safe_psql('postgres', q{
+SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'}),
+	'2', 'both workers in pg_stat_activity');
+is($node->safe_psql('postgres', q{
 SELECT string_agg(application_name, ',' ORDER BY application_name)
 FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'}),
-	'driftlock kafka worker 0,driftlock kafka worker 1', 'both workers in pg_stat_activity');
+	'driftlock kafka worker 0,driftlock kafka worker 1', 'their application_name tells them apart');
 for my $w (0, 1)
 {
 	like(slurp_file($node->logfile), qr/driftlock kafka worker $w consuming topic "$topic"/,
