@@ -392,6 +392,13 @@ driftlock_kafka_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, handle_sigterm);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(driftlock_database, NULL, 0);
+	{
+		char		name[64];
+
+		/* tells the workers apart in pg_stat_activity.application_name */
+		snprintf(name, sizeof(name), "driftlock kafka worker %d", worker_id);
+		SetConfigOption("application_name", name, PGC_USERSET, PGC_S_SESSION);
+	}
 
 	detector_cache_init();
 	consumer_on_revoke = on_revoke;
