@@ -32,4 +32,10 @@ _PG_init(void)
 	driftlock_guc_init();
 	if (driftlock_preloaded)
 		driftlock_kafka_register_workers();
+	else if (driftlock_kafka_enabled)
+		ereport(WARNING,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("driftlock.kafka_enabled is on, but no Kafka worker runs"),
+				 errdetail("The Kafka worker is started only when driftlock is loaded through shared_preload_libraries."),
+				 errhint("Add driftlock to shared_preload_libraries in postgresql.conf and restart the server.")));
 }

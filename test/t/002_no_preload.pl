@@ -39,6 +39,15 @@ SELECT driftlock_config_check('{}');
 SELECT setting FROM pg_settings WHERE name = 'driftlock.kafka_topic'}),
 	"t\ndriftlock-events", 'calling a function loads the library and its settings');
 
+# Asking for the worker without preloading is a visible mistake
+$node->append_conf('postgresql.conf', "driftlock.kafka_enabled = on\n");
+$node->reload;
+my ($ret, $stdout, $stderr) = $node->psql('postgres', "LOAD 'driftlock'");
+is($ret, 0, 'the library still loads with kafka_enabled on');
+like($stderr, qr/WARNING:  driftlock\.kafka_enabled is on, but no Kafka worker runs/,
+	'a warning says no worker runs without preloading');
+like($stderr, qr/HINT:  Add driftlock to shared_preload_libraries/, 'and how to fix it');
+
 $node->safe_psql('postgres', 'DROP EXTENSION driftlock');
 pass('DROP EXTENSION');
 
