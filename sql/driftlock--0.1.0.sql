@@ -308,3 +308,28 @@ COMMENT ON FUNCTION driftlock_score(uuid, text) IS 'Score a payload against a st
 COMMENT ON FUNCTION driftlock_observe(uuid, text) IS 'Score a payload, learn from it, save the stream''s detector, record an anomaly';
 COMMENT ON FUNCTION driftlock_compare(text[], text[], integer, bigint) IS 'NCD of a window of events against a baseline, with a permutation-test p-value';
 COMMENT ON AGGREGATE driftlock_detect(text) IS 'The streaming detector over rows in order; use as a window function';
+
+-- ==== metrics ====
+
+-- The counters in shared memory (src/metrics.c); they need the library in
+-- shared_preload_libraries.
+CREATE FUNCTION driftlock_metrics(
+    OUT metric text, OUT stream_id uuid, OUT labels jsonb, OUT value double precision)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'driftlock_metrics'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW driftlock.metrics AS SELECT * FROM driftlock_metrics();
+COMMENT ON VIEW driftlock.metrics IS 'driftlock counters: one row per metric, stream and label set';
+GRANT SELECT ON driftlock.metrics TO PUBLIC;
+
+CREATE FUNCTION driftlock_prometheus() RETURNS text
+AS 'MODULE_PATHNAME', 'driftlock_prometheus'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION driftlock_prometheus() IS 'driftlock counters in the Prometheus text exposition format';
+
+CREATE FUNCTION driftlock_metrics_reset() RETURNS void
+AS 'MODULE_PATHNAME', 'driftlock_metrics_reset'
+LANGUAGE C STRICT VOLATILE;
+COMMENT ON FUNCTION driftlock_metrics_reset() IS 'Zero the driftlock counters and set their reset time';
+REVOKE ALL ON FUNCTION driftlock_metrics_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION driftlock_metrics_reset() TO driftlock_admin;

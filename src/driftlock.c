@@ -13,6 +13,7 @@
 #include "driftlock.h"
 #include "guc.h"
 #include "kafka_worker.h"
+#include "metrics.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,7 +32,10 @@ _PG_init(void)
 
 	driftlock_guc_init();
 	if (driftlock_preloaded)
+	{
+		metrics_init();
 		driftlock_kafka_register_workers();
+	}
 	else if (driftlock_kafka_enabled)
 		ereport(WARNING,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

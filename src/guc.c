@@ -37,6 +37,8 @@ int			driftlock_kafka_max_payload_bytes = 1048576;
 int			driftlock_kafka_max_in_flight = 100;
 int			driftlock_kafka_batch_ms = 100;
 int			driftlock_detector_cache_size = 256;
+bool		driftlock_metrics_save = true;
+int			driftlock_metrics_max_streams = 1000;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
 char	   *driftlock_kafka_properties = NULL;
@@ -179,7 +181,26 @@ driftlock_guc_init(void)
 							0,
 							NULL, NULL, NULL);
 
+	DefineCustomBoolVariable("driftlock.metrics_save",
+							 "Keep the metrics across server restarts (boolean, reload).",
+							 "When on, the counters of driftlock.metrics are written to pg_stat/driftlock.stat at a clean shutdown and read back at start.  Takes effect on reload.",
+							 &driftlock_metrics_save,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
 	/* ---- restart-only settings ---- */
+
+	DefineCustomIntVariable("driftlock.metrics_max_streams",
+							"Streams with their own rows in driftlock.metrics (0 .. 1000000, restart).",
+							"The counters of further streams are added to driftlock_stream_overflow_events_total and driftlock_stream_overflow_anomalies_total.  Each stream takes 32 bytes of shared memory.  Requires a server restart.",
+							&driftlock_metrics_max_streams,
+							1000,
+							0, 1000000,
+							restart_context,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomStringVariable("driftlock.database",
 							   "Database the Kafka worker connects to (database name, restart).",

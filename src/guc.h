@@ -19,11 +19,13 @@ extern int	driftlock_kafka_max_payload_bytes;
 extern int	driftlock_kafka_max_in_flight;
 extern int	driftlock_kafka_batch_ms;
 extern int	driftlock_detector_cache_size;
+extern bool driftlock_metrics_save;
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;
 extern int	driftlock_kafka_workers;
 extern char *driftlock_kafka_properties;
+extern int	driftlock_metrics_max_streams;
 
 extern void driftlock_guc_init(void);
 

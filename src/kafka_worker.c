@@ -53,6 +53,7 @@
 #include "kafka_consumer.h"
 #include "kafka_message.h"
 #include "kafka_worker.h"
+#include "metrics.h"
 #include "stream_state.h"
 
 PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
@@ -81,6 +82,7 @@ static XLogRecPtr next_lsn = InvalidXLogRecPtr;
 static rd_kafka_message_t **batch = NULL;
 static int	batch_len = 0;
 static int	batch_cap = 0;
+static TimestampTz batch_started = 0;	/* when its first message came */
 
 void
 driftlock_kafka_register_workers(void)
@@ -182,6 +184,7 @@ on_revoke(void)
 {
 	drop_batch();
 	detector_cache_reset();
+	metrics_forget_lag(worker_id);
 	/* the next owner starts at the group's offsets: give it ours first */
 	if (current_consumer != NULL)
 		kafka_offsets_flush(current_consumer, true);
@@ -264,7 +267,10 @@ collect_batch(rd_kafka_t *rk)
 			continue;
 		}
 		if (batch_len == 0)
-			deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), driftlock_kafka_batch_ms);
+		{
+			batch_started = GetCurrentTimestamp();
+			deadline = TimestampTzPlusMilliseconds(batch_started, driftlock_kafka_batch_ms);
+		}
 		batch[batch_len++] = msg;
 	}
 }
@@ -272,6 +278,7 @@ collect_batch(rd_kafka_t *rk)
 static void
 dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detail)
 {
+	metrics_count_dead_letter(reason);
 	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
 					  reason, detail, message_headers_json(msg),
 					  msg->payload, msg->payload ? msg->len : 0);
@@ -325,6 +332,7 @@ process_message(const rd_kafka_message_t *msg)
 		dead_letter(msg, "detector_error", detail);
 		return;
 	}
+	metrics_count_event(&stream_id, verdict.is_anomaly);
 	if (verdict.is_anomaly)
 		driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
 								 driftlock_explanation(det, payload, len, &verdict),
@@ -376,6 +384,36 @@ process_batch(void)
 	return next;
 }
 
+/* After a commit: duration, cache use and lag of the batch's partitions. */
+static void
+publish_batch_metrics(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *next)
+{
+	static uint64 published_hits = 0,
+				published_misses = 0;
+	DetectorCacheStats cs;
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(batch_started, GetCurrentTimestamp(), &secs, &usecs);
+	metrics_batch_done(secs + usecs / 1e6);
+	detector_cache_stats(&cs);
+	metrics_cache_stats(cs.hits - published_hits, cs.misses - published_misses);
+	published_hits = cs.hits;
+	published_misses = cs.misses;
+	metrics_detectors_active(worker_id, cs.entries);
+	for (int i = 0; i < next->cnt; i++)
+	{
+		int64_t		low,
+					high;
+
+		/* cached from the fetches: no broker round trip */
+		if (rd_kafka_get_watermark_offsets(rk, next->elems[i].topic, next->elems[i].partition,
+										   &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+			metrics_set_lag(worker_id, next->elems[i].topic, next->elems[i].partition,
+							Max(high - next->elems[i].offset, 0));
+	}
+}
+
 void
 driftlock_kafka_worker_main(Datum main_arg)
 {
@@ -401,6 +439,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 	}
 
 	detector_cache_init();
+	metrics_worker_started(worker_id);
 	consumer_on_revoke = on_revoke;
 	/* see the file header: batches may commit without waiting for a flush */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
@@ -481,6 +520,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 			rd_kafka_topic_partition_list_t *next = process_batch();
 
 			kafka_offsets_committed(next, XactLastCommitEnd);
+			publish_batch_metrics(rk, next);
 			rd_kafka_topic_partition_list_destroy(next);
 			drop_batch();
 			detector_cache_trim(driftlock_detector_cache_size);

@@ -21,6 +21,7 @@
 
 #include "detector_glue.h"
 #include "stream_config.h"
+#include "metrics.h"
 #include "spi_plans.h"
 #include "stream_state.h"
 
@@ -227,6 +228,7 @@ driftlock_observe(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	if (verdict.is_anomaly)
 		driftlock_anomaly_insert(id, payload, len, &verdict, explanation, NULL, 0, 0);
+	metrics_count_event(id, verdict.is_anomaly);
 	driftlock_stream_save(id, det);
 	SPI_finish();
 	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, explanation));

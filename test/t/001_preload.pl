@@ -35,7 +35,7 @@ is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM pg_settings
 WHERE name LIKE 'driftlock.%' AND context = 'sighup'}),
-	'10', 'the other ten settings are reloadable');
+	'11', 'the other eleven settings are reloadable');
 
 is($node->safe_psql('postgres', 'SHOW driftlock.kafka_properties'),
 	$props, 'a superuser sees kafka_properties');
@@ -57,7 +57,7 @@ is( $node->safe_psql(
 		'postgres', q{
 SET ROLE regress_plain;
 SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'}),
-	'12', 'a non-superuser sees the other settings');
+	'14', 'a non-superuser sees the other settings');
 
 my ($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SET ROLE regress_plain; SHOW driftlock.kafka_properties');

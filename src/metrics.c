@@ -1,0 +1,981 @@
+/*
+ * metrics.c -- shared-memory counters, the driftlock.metrics view and the
+ * Prometheus exposition
+ *
+ * Locking: plain counters are pg_atomic_uint64 and need no lock.  The
+ * per-stream table, the consumer-lag table and stats_reset are changed
+ * under the "driftlock" LWLock; stream entries are only ever appended
+ * (until a reset), so a backend remembers where a stream's entry is, and
+ * notices a reset through the generation number.
+ *
+ * Counts that describe rows (events, anomalies, dead letters) are collected
+ * per transaction and published when it commits, so that the counters equal
+ * the rows in driftlock.anomalies and driftlock.dead_letters; a batch that
+ * rolls back counts nothing.  With driftlock.metrics_save the counters are
+ * written to pg_stat/driftlock.stat at a clean shutdown and read back at
+ * start, like pg_stat_statements.  A crash restart starts from zero.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "driftlock.h"
+#include "guc.h"
+#include "metrics.h"
+
+PG_FUNCTION_INFO_V1(driftlock_metrics);
+PG_FUNCTION_INFO_V1(driftlock_prometheus);
+PG_FUNCTION_INFO_V1(driftlock_metrics_reset);
+
+const char *const metrics_reasons[METRICS_REASONS] = {
+	"payload_too_large", "missing_stream_id", "invalid_stream_id", "unknown_stream",
+	"invalid_json", "detector_error", "insert_failed"
+};
+
+/* Upper bounds of the batch duration histogram, in seconds (+Inf last). */
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+
+#define LATENCY_BUCKETS (lengthof(latency_bounds) + 1)
+#define MAX_WORKERS 32
+#define MAX_PARTITIONS 1024
+#define TOPIC_MAX 256
+#define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
+#define STAT_FILE_TMP STAT_FILE ".tmp"
+#define STAT_MAGIC 0x444c4d31	/* "DLM1" */
+
+typedef struct StreamCounters
+{
+	pg_uuid_t	id;
+	pg_atomic_uint64 events;
+	pg_atomic_uint64 anomalies;
+} StreamCounters;
+
+typedef struct PartitionLag
+{
+	int			owner;			/* worker id, -1 when free */
+	int32		partition;
+	int64		lag;
+	char		topic[TOPIC_MAX];
+} PartitionLag;
+
+typedef struct MetricsShared
+{
+	LWLock	   *lock;
+	uint64		generation;		/* bumped by each reset */
+	TimestampTz stats_reset;
+	pg_atomic_uint64 events;
+	pg_atomic_uint64 anomalies;
+	pg_atomic_uint64 dead_letters[METRICS_REASONS];
+	pg_atomic_uint64 overflow_events;
+	pg_atomic_uint64 overflow_anomalies;
+	pg_atomic_uint64 batches;
+	pg_atomic_uint64 latency[LATENCY_BUCKETS];	/* not cumulative */
+	pg_atomic_uint64 latency_sum_us;
+	pg_atomic_uint64 cache_hits;
+	pg_atomic_uint64 cache_misses;
+	pg_atomic_uint64 worker_restarts;
+	pg_atomic_uint32 worker_started[MAX_WORKERS];
+	pg_atomic_uint32 detectors[MAX_WORKERS];
+	PartitionLag lags[MAX_PARTITIONS];
+	int			max_streams;
+	int			nstreams;
+	StreamCounters streams[FLEXIBLE_ARRAY_MEMBER];
+} MetricsShared;
+
+static MetricsShared *shared = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+shared_size(void)
+{
+	return add_size(offsetof(MetricsShared, streams),
+					mul_size(sizeof(StreamCounters), driftlock_metrics_max_streams));
+}
+
+static void
+request_shmem(void)
+{
+	RequestAddinShmemSpace(shared_size());
+	RequestNamedLWLockTranche("driftlock", 1);
+}
+
+#if PG_VERSION_NUM >= 150000
+static void
+metrics_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	request_shmem();
+}
+#endif
+
+static void
+reset_counters(MetricsShared *m)
+{
+	pg_atomic_write_u64(&m->events, 0);
+	pg_atomic_write_u64(&m->anomalies, 0);
+	for (int i = 0; i < METRICS_REASONS; i++)
+		pg_atomic_write_u64(&m->dead_letters[i], 0);
+	pg_atomic_write_u64(&m->overflow_events, 0);
+	pg_atomic_write_u64(&m->overflow_anomalies, 0);
+	pg_atomic_write_u64(&m->batches, 0);
+	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
+		pg_atomic_write_u64(&m->latency[i], 0);
+	pg_atomic_write_u64(&m->latency_sum_us, 0);
+	pg_atomic_write_u64(&m->cache_hits, 0);
+	pg_atomic_write_u64(&m->cache_misses, 0);
+	pg_atomic_write_u64(&m->worker_restarts, 0);
+	m->nstreams = 0;
+	m->generation++;
+	m->stats_reset = GetCurrentTimestamp();
+}
+
+/*
+ * The saved counters: the fixed part as plain numbers, then the streams.
+ * Gauges (lag, detectors) are not saved: they describe the running workers.
+ */
+typedef struct SavedCounters
+{
+	uint32		magic;
+	int32		nstreams;
+	TimestampTz stats_reset;
+	uint64		events,
+				anomalies,
+				dead_letters[METRICS_REASONS],
+				overflow_events,
+				overflow_anomalies,
+				batches,
+				latency[LATENCY_BUCKETS],
+				latency_sum_us,
+				cache_hits,
+				cache_misses,
+				worker_restarts;
+} SavedCounters;
+
+typedef struct SavedStream
+{
+	pg_uuid_t	id;
+	uint64		events;
+	uint64		anomalies;
+} SavedStream;
+
+static void
+save_counters(int code, Datum arg)
+{
+	SavedCounters sc;
+	FILE	   *f;
+
+	/* only at a clean shutdown; after a crash the counters are not trusted */
+	if (code != 0 || shared == NULL || !driftlock_metrics_save)
+		return;
+	memset(&sc, 0, sizeof(sc));
+	sc.magic = STAT_MAGIC;
+	sc.nstreams = shared->nstreams;
+	sc.stats_reset = shared->stats_reset;
+	sc.events = pg_atomic_read_u64(&shared->events);
+	sc.anomalies = pg_atomic_read_u64(&shared->anomalies);
+	for (int i = 0; i < METRICS_REASONS; i++)
+		sc.dead_letters[i] = pg_atomic_read_u64(&shared->dead_letters[i]);
+	sc.overflow_events = pg_atomic_read_u64(&shared->overflow_events);
+	sc.overflow_anomalies = pg_atomic_read_u64(&shared->overflow_anomalies);
+	sc.batches = pg_atomic_read_u64(&shared->batches);
+	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
+		sc.latency[i] = pg_atomic_read_u64(&shared->latency[i]);
+	sc.latency_sum_us = pg_atomic_read_u64(&shared->latency_sum_us);
+	sc.cache_hits = pg_atomic_read_u64(&shared->cache_hits);
+	sc.cache_misses = pg_atomic_read_u64(&shared->cache_misses);
+	sc.worker_restarts = pg_atomic_read_u64(&shared->worker_restarts);
+
+	f = AllocateFile(STAT_FILE_TMP, PG_BINARY_W);
+	if (f == NULL || fwrite(&sc, sizeof(sc), 1, f) != 1)
+		goto error;
+	for (int i = 0; i < shared->nstreams; i++)
+	{
+		SavedStream ss;
+
+		ss.id = shared->streams[i].id;
+		ss.events = pg_atomic_read_u64(&shared->streams[i].events);
+		ss.anomalies = pg_atomic_read_u64(&shared->streams[i].anomalies);
+		if (fwrite(&ss, sizeof(ss), 1, f) != 1)
+			goto error;
+	}
+	if (FreeFile(f) != 0)
+	{
+		f = NULL;
+		goto error;
+	}
+	(void) durable_rename(STAT_FILE_TMP, STAT_FILE, LOG);
+	return;
+
+error:
+	ereport(LOG,
+			(errcode_for_file_access(),
+			 errmsg("could not write driftlock metrics file \"%s\": %m", STAT_FILE_TMP)));
+	if (f)
+		FreeFile(f);
+	unlink(STAT_FILE_TMP);
+}
+
+static void
+load_counters(MetricsShared *m)
+{
+	SavedCounters sc;
+	FILE	   *f = AllocateFile(STAT_FILE, PG_BINARY_R);
+
+	if (f == NULL)
+		return;
+	if (fread(&sc, sizeof(sc), 1, f) != 1 || sc.magic != STAT_MAGIC || sc.nstreams < 0)
+	{
+		ereport(LOG, (errmsg("ignoring driftlock metrics file \"%s\": unknown format", STAT_FILE)));
+		goto done;
+	}
+	m->stats_reset = sc.stats_reset;
+	pg_atomic_write_u64(&m->events, sc.events);
+	pg_atomic_write_u64(&m->anomalies, sc.anomalies);
+	for (int i = 0; i < METRICS_REASONS; i++)
+		pg_atomic_write_u64(&m->dead_letters[i], sc.dead_letters[i]);
+	pg_atomic_write_u64(&m->overflow_events, sc.overflow_events);
+	pg_atomic_write_u64(&m->overflow_anomalies, sc.overflow_anomalies);
+	pg_atomic_write_u64(&m->batches, sc.batches);
+	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
+		pg_atomic_write_u64(&m->latency[i], sc.latency[i]);
+	pg_atomic_write_u64(&m->latency_sum_us, sc.latency_sum_us);
+	pg_atomic_write_u64(&m->cache_hits, sc.cache_hits);
+	pg_atomic_write_u64(&m->cache_misses, sc.cache_misses);
+	pg_atomic_write_u64(&m->worker_restarts, sc.worker_restarts);
+	for (int i = 0; i < sc.nstreams; i++)
+	{
+		SavedStream ss;
+
+		if (fread(&ss, sizeof(ss), 1, f) != 1)
+			break;
+		if (m->nstreams < m->max_streams)
+		{
+			StreamCounters *s = &m->streams[m->nstreams++];
+
+			s->id = ss.id;
+			pg_atomic_write_u64(&s->events, ss.events);
+			pg_atomic_write_u64(&s->anomalies, ss.anomalies);
+		}
+		else
+		{
+			pg_atomic_fetch_add_u64(&m->overflow_events, ss.events);
+			pg_atomic_fetch_add_u64(&m->overflow_anomalies, ss.anomalies);
+		}
+	}
+done:
+	FreeFile(f);
+	/* a crash before the next clean shutdown must not bring these back */
+	unlink(STAT_FILE);
+}
+
+static void
+metrics_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("driftlock metrics", shared_size(), &found);
+	if (!found)
+	{
+		memset(shared, 0, shared_size());
+		shared->lock = &(GetNamedLWLockTranche("driftlock"))->lock;
+		shared->max_streams = driftlock_metrics_max_streams;
+		pg_atomic_init_u64(&shared->events, 0);
+		pg_atomic_init_u64(&shared->anomalies, 0);
+		for (int i = 0; i < METRICS_REASONS; i++)
+			pg_atomic_init_u64(&shared->dead_letters[i], 0);
+		pg_atomic_init_u64(&shared->overflow_events, 0);
+		pg_atomic_init_u64(&shared->overflow_anomalies, 0);
+		pg_atomic_init_u64(&shared->batches, 0);
+		for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
+			pg_atomic_init_u64(&shared->latency[i], 0);
+		pg_atomic_init_u64(&shared->latency_sum_us, 0);
+		pg_atomic_init_u64(&shared->cache_hits, 0);
+		pg_atomic_init_u64(&shared->cache_misses, 0);
+		pg_atomic_init_u64(&shared->worker_restarts, 0);
+		for (int i = 0; i < MAX_WORKERS; i++)
+		{
+			pg_atomic_init_u32(&shared->worker_started[i], 0);
+			pg_atomic_init_u32(&shared->detectors[i], 0);
+		}
+		for (int i = 0; i < MAX_PARTITIONS; i++)
+			shared->lags[i].owner = -1;
+		for (int i = 0; i < shared->max_streams; i++)
+		{
+			pg_atomic_init_u64(&shared->streams[i].events, 0);
+			pg_atomic_init_u64(&shared->streams[i].anomalies, 0);
+		}
+		shared->stats_reset = GetCurrentTimestamp();
+		shared->generation = 1;
+		load_counters(shared);
+	}
+	LWLockRelease(AddinShmemInitLock);
+
+	/* the postmaster saves the counters when it shuts down */
+	if (!IsUnderPostmaster)
+		on_shmem_exit(save_counters, (Datum) 0);
+}
+
+void
+metrics_init(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = metrics_shmem_request;
+#else
+	request_shmem();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = metrics_shmem_startup;
+}
+
+/* ------------------------------------------------------------------------
+ * Counting, published at commit
+ * ------------------------------------------------------------------------ */
+
+typedef struct PendingStream
+{
+	pg_uuid_t	id;				/* hash key */
+	uint64		events;
+	uint64		anomalies;
+} PendingStream;
+
+typedef struct StreamSlot
+{
+	pg_uuid_t	id;				/* hash key */
+	int			index;			/* in shared->streams, -1 = overflow */
+} StreamSlot;
+
+static HTAB *pending_streams = NULL;
+static uint64 pending_dead[METRICS_REASONS];
+static bool pending_any = false;
+static bool callback_registered = false;
+
+/* where each stream's counters are; valid for one generation */
+static HTAB *slots = NULL;
+static uint64 slots_generation = 0;
+
+static HTAB *
+uuid_table(const char *name, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/* The stream's counters in shared memory, or NULL when the table is full. */
+static StreamCounters *
+stream_slot(const pg_uuid_t *id)
+{
+	StreamSlot *slot;
+	bool		found;
+
+	if (slots == NULL || slots_generation != shared->generation)
+	{
+		if (slots != NULL)
+			hash_destroy(slots);
+		slots = uuid_table("driftlock metric slots", sizeof(StreamSlot));
+		slots_generation = shared->generation;
+	}
+	slot = hash_search(slots, id, HASH_ENTER, &found);
+	if (!found)
+	{
+		slot->index = -1;
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < shared->nstreams; i++)
+			if (memcmp(&shared->streams[i].id, id, sizeof(pg_uuid_t)) == 0)
+			{
+				slot->index = i;
+				break;
+			}
+		if (slot->index < 0 && shared->nstreams < shared->max_streams)
+		{
+			slot->index = shared->nstreams++;
+			shared->streams[slot->index].id = *id;
+			pg_atomic_write_u64(&shared->streams[slot->index].events, 0);
+			pg_atomic_write_u64(&shared->streams[slot->index].anomalies, 0);
+		}
+		LWLockRelease(shared->lock);
+	}
+	return slot->index >= 0 ? &shared->streams[slot->index] : NULL;
+}
+
+static void
+forget_pending(void)
+{
+	if (pending_streams != NULL)
+		hash_destroy(pending_streams);
+	pending_streams = NULL;
+	memset(pending_dead, 0, sizeof(pending_dead));
+	pending_any = false;
+}
+
+static void
+publish_pending(void)
+{
+	HASH_SEQ_STATUS status;
+	PendingStream *p;
+
+	for (int i = 0; i < METRICS_REASONS; i++)
+		if (pending_dead[i])
+			pg_atomic_fetch_add_u64(&shared->dead_letters[i], pending_dead[i]);
+	if (pending_streams != NULL)
+	{
+		hash_seq_init(&status, pending_streams);
+		while ((p = hash_seq_search(&status)) != NULL)
+		{
+			StreamCounters *s = stream_slot(&p->id);
+
+			pg_atomic_fetch_add_u64(&shared->events, p->events);
+			pg_atomic_fetch_add_u64(&shared->anomalies, p->anomalies);
+			if (s != NULL)
+			{
+				pg_atomic_fetch_add_u64(&s->events, p->events);
+				pg_atomic_fetch_add_u64(&s->anomalies, p->anomalies);
+			}
+			else
+			{
+				pg_atomic_fetch_add_u64(&shared->overflow_events, p->events);
+				pg_atomic_fetch_add_u64(&shared->overflow_anomalies, p->anomalies);
+			}
+		}
+	}
+	forget_pending();
+}
+
+static void
+xact_callback(XactEvent event, void *arg)
+{
+	if (!pending_any)
+		return;
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			publish_pending();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			forget_pending();
+			break;
+		default:
+			break;
+	}
+}
+
+static bool
+start_counting(void)
+{
+	if (shared == NULL)
+		return false;
+	if (!callback_registered)
+	{
+		RegisterXactCallback(xact_callback, NULL);
+		callback_registered = true;
+	}
+	pending_any = true;
+	return true;
+}
+
+void
+metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
+{
+	PendingStream *p;
+	bool		found;
+
+	if (!start_counting())
+		return;
+	if (pending_streams == NULL)
+		pending_streams = uuid_table("driftlock pending metrics", sizeof(PendingStream));
+	p = hash_search(pending_streams, stream_id, HASH_ENTER, &found);
+	if (!found)
+		p->events = p->anomalies = 0;
+	p->events++;
+	p->anomalies += anomaly ? 1 : 0;
+}
+
+void
+metrics_count_dead_letter(const char *reason)
+{
+	if (!start_counting())
+		return;
+	for (int i = 0; i < METRICS_REASONS; i++)
+		if (strcmp(reason, metrics_reasons[i]) == 0)
+			pending_dead[i]++;
+}
+
+void
+metrics_batch_done(double seconds)
+{
+	int			b = 0;
+
+	if (shared == NULL)
+		return;
+	while (b < (int) lengthof(latency_bounds) && seconds > latency_bounds[b])
+		b++;
+	pg_atomic_fetch_add_u64(&shared->latency[b], 1);
+	pg_atomic_fetch_add_u64(&shared->latency_sum_us, (uint64) (seconds * 1e6));
+	pg_atomic_fetch_add_u64(&shared->batches, 1);
+}
+
+void
+metrics_cache_stats(uint64 hits, uint64 misses)
+{
+	if (shared == NULL)
+		return;
+	pg_atomic_fetch_add_u64(&shared->cache_hits, hits);
+	pg_atomic_fetch_add_u64(&shared->cache_misses, misses);
+}
+
+void
+metrics_detectors_active(int worker_id, int detectors)
+{
+	if (shared != NULL && worker_id >= 0 && worker_id < MAX_WORKERS)
+		pg_atomic_write_u32(&shared->detectors[worker_id], (uint32) detectors);
+}
+
+void
+metrics_worker_started(int worker_id)
+{
+	if (shared == NULL || worker_id < 0 || worker_id >= MAX_WORKERS)
+		return;
+	/* the first start after server start is no restart */
+	if (pg_atomic_exchange_u32(&shared->worker_started[worker_id], 1) != 0)
+		pg_atomic_fetch_add_u64(&shared->worker_restarts, 1);
+	pg_atomic_write_u32(&shared->detectors[worker_id], 0);
+}
+
+void
+metrics_set_lag(int worker_id, const char *topic, int32 partition, int64 lag)
+{
+	int			free_slot = -1;
+
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_PARTITIONS; i++)
+	{
+		PartitionLag *l = &shared->lags[i];
+
+		if (l->owner >= 0 && l->partition == partition && strcmp(l->topic, topic) == 0)
+		{
+			l->owner = worker_id;
+			l->lag = lag;
+			LWLockRelease(shared->lock);
+			return;
+		}
+		if (l->owner < 0 && free_slot < 0)
+			free_slot = i;
+	}
+	if (free_slot >= 0)
+	{
+		PartitionLag *l = &shared->lags[free_slot];
+
+		l->owner = worker_id;
+		l->partition = partition;
+		l->lag = lag;
+		strlcpy(l->topic, topic, TOPIC_MAX);
+	}
+	LWLockRelease(shared->lock);
+}
+
+void
+metrics_forget_lag(int worker_id)
+{
+	if (shared == NULL)
+		return;
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < MAX_PARTITIONS; i++)
+		if (shared->lags[i].owner == worker_id)
+			shared->lags[i].owner = -1;
+	LWLockRelease(shared->lock);
+}
+
+/* ------------------------------------------------------------------------
+ * Reading: one list of samples for the view and the exposition
+ * ------------------------------------------------------------------------ */
+
+typedef struct Sample
+{
+	const char *metric;
+	bool		has_stream;
+	pg_uuid_t	stream;
+	const char *label_keys[2];
+	char	   *label_values[2];
+	int			nlabels;
+	double		value;
+} Sample;
+
+typedef struct SampleList
+{
+	Sample	   *items;
+	int			len;
+	int			cap;
+} SampleList;
+
+static Sample *
+add_sample(SampleList *l, const char *metric, double value)
+{
+	Sample	   *s;
+
+	if (l->len == l->cap)
+	{
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->items = l->items ? repalloc(l->items, sizeof(Sample) * l->cap)
+			: palloc(sizeof(Sample) * l->cap);
+	}
+	s = &l->items[l->len++];
+	memset(s, 0, sizeof(*s));
+	s->metric = metric;
+	s->value = value;
+	return s;
+}
+
+static void
+add_label(Sample *s, const char *key, char *value)
+{
+	s->label_keys[s->nlabels] = key;
+	s->label_values[s->nlabels] = value;
+	s->nlabels++;
+}
+
+static void
+require_shared(void)
+{
+	if (shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("driftlock must be loaded via shared_preload_libraries"),
+				 errhint("Add driftlock to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+typedef struct NameEntry
+{
+	pg_uuid_t	id;				/* hash key */
+	char	   *name;
+} NameEntry;
+
+/* Names of the streams that still exist, for the "stream" label. */
+static HTAB *
+stream_names(void)
+{
+	HTAB	   *names = NULL;
+	HASHCTL		ctl;
+	int			ret;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(pg_uuid_t);
+	ctl.entrysize = sizeof(NameEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	names = hash_create("driftlock stream names", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	SPI_connect();
+	ret = SPI_execute("SELECT id, name FROM driftlock.streams", true, 0);
+	if (ret == SPI_OK_SELECT)
+	{
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			Datum		id = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+			NameEntry  *e = hash_search(names, DatumGetUUIDP(id), HASH_ENTER, NULL);
+
+			e->name = MemoryContextStrdup(ctl.hcxt, name ? name : "");
+		}
+	}
+	SPI_finish();
+	return names;
+}
+
+static SampleList *
+collect_samples(void)
+{
+	SampleList *l = palloc0(sizeof(SampleList));
+	HTAB	   *names;
+	uint64		cumulative = 0;
+	uint32		detectors = 0;
+
+	require_shared();
+	names = stream_names();
+
+	add_sample(l, "driftlock_events_processed_total", (double) pg_atomic_read_u64(&shared->events));
+	add_sample(l, "driftlock_anomalies_detected_total", (double) pg_atomic_read_u64(&shared->anomalies));
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < shared->nstreams; i++)
+	{
+		StreamCounters *sc = &shared->streams[i];
+		NameEntry  *name = hash_search(names, &sc->id, HASH_FIND, NULL);
+		Sample	   *s;
+
+		s = add_sample(l, "driftlock_stream_events_total", (double) pg_atomic_read_u64(&sc->events));
+		s->has_stream = true;
+		s->stream = sc->id;
+		if (name)
+			add_label(s, "stream", name->name);
+		s = add_sample(l, "driftlock_stream_anomalies_total", (double) pg_atomic_read_u64(&sc->anomalies));
+		s->has_stream = true;
+		s->stream = sc->id;
+		if (name)
+			add_label(s, "stream", name->name);
+	}
+	LWLockRelease(shared->lock);
+	add_sample(l, "driftlock_stream_overflow_events_total", (double) pg_atomic_read_u64(&shared->overflow_events));
+	add_sample(l, "driftlock_stream_overflow_anomalies_total", (double) pg_atomic_read_u64(&shared->overflow_anomalies));
+	for (int i = 0; i < METRICS_REASONS; i++)
+		add_label(add_sample(l, "driftlock_dead_letters_total",
+							 (double) pg_atomic_read_u64(&shared->dead_letters[i])),
+				  "reason", pstrdup(metrics_reasons[i]));
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	for (int i = 0; i < MAX_PARTITIONS; i++)
+	{
+		PartitionLag *pl = &shared->lags[i];
+		Sample	   *s;
+
+		if (pl->owner < 0)
+			continue;
+		s = add_sample(l, "driftlock_kafka_consumer_lag", (double) pl->lag);
+		add_label(s, "topic", pstrdup(pl->topic));
+		add_label(s, "partition", psprintf("%d", pl->partition));
+	}
+	LWLockRelease(shared->lock);
+
+	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
+	{
+		cumulative += pg_atomic_read_u64(&shared->latency[i]);
+		add_label(add_sample(l, "driftlock_batch_duration_seconds_bucket", (double) cumulative),
+				  "le", i < (int) lengthof(latency_bounds) ? psprintf("%g", latency_bounds[i]) : pstrdup("+Inf"));
+	}
+	add_sample(l, "driftlock_batch_duration_seconds_sum",
+			   (double) pg_atomic_read_u64(&shared->latency_sum_us) / 1e6);
+	add_sample(l, "driftlock_batch_duration_seconds_count", (double) cumulative);
+	add_sample(l, "driftlock_batches_total", (double) pg_atomic_read_u64(&shared->batches));
+	add_sample(l, "driftlock_detector_cache_hits_total", (double) pg_atomic_read_u64(&shared->cache_hits));
+	add_sample(l, "driftlock_detector_cache_misses_total", (double) pg_atomic_read_u64(&shared->cache_misses));
+	for (int i = 0; i < MAX_WORKERS; i++)
+		detectors += pg_atomic_read_u32(&shared->detectors[i]);
+	add_sample(l, "driftlock_detectors_active", (double) detectors);
+	add_sample(l, "driftlock_worker_restarts_total", (double) pg_atomic_read_u64(&shared->worker_restarts));
+	LWLockAcquire(shared->lock, LW_SHARED);
+	add_sample(l, "driftlock_stats_reset_time_seconds",
+			   (double) (shared->stats_reset - SetEpochTimestamp()) / USECS_PER_SEC);
+	LWLockRelease(shared->lock);
+	return l;
+}
+
+static char *
+labels_json(const Sample *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < s->nlabels; i++)
+	{
+		if (i)
+			appendStringInfoString(&buf, ", ");
+		escape_json(&buf, s->label_keys[i]);
+		appendStringInfoString(&buf, ": ");
+		escape_json(&buf, s->label_values[i]);
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * driftlock_metrics() returns setof (metric text, stream_id uuid,
+ * labels jsonb, value double precision): the rows of driftlock.metrics.
+ */
+Datum
+driftlock_metrics(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SampleList *l;
+
+#if PG_VERSION_NUM >= 150000
+	InitMaterializedSRF(fcinfo, 0);
+#else
+	{
+		TupleDesc	tupdesc;
+		MemoryContext old;
+
+		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+			elog(ERROR, "return type must be a row type");
+		old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		rsinfo->returnMode = SFRM_Materialize;
+		rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+		rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
+		MemoryContextSwitchTo(old);
+	}
+#endif
+	l = collect_samples();
+	for (int i = 0; i < l->len; i++)
+	{
+		Sample	   *s = &l->items[i];
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = CStringGetTextDatum(s->metric);
+		if (s->has_stream)
+		{
+			pg_uuid_t  *u = palloc(sizeof(pg_uuid_t));
+
+			*u = s->stream;
+			values[1] = UUIDPGetDatum(u);
+		}
+		else
+			nulls[1] = true;
+		values[2] = DirectFunctionCall1(jsonb_in, CStringGetDatum(labels_json(s)));
+		values[3] = Float8GetDatum(s->value);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* Prometheus label value escaping: backslash, double quote, newline. */
+static void
+append_label_value(StringInfo buf, const char *v)
+{
+	for (; *v; v++)
+	{
+		if (*v == '\\')
+			appendStringInfoString(buf, "\\\\");
+		else if (*v == '"')
+			appendStringInfoString(buf, "\\\"");
+		else if (*v == '\n')
+			appendStringInfoString(buf, "\\n");
+		else
+			appendStringInfoChar(buf, *v);
+	}
+}
+
+typedef struct Family
+{
+	const char *name;
+	const char *type;
+	const char *help;
+} Family;
+
+static const Family families[] = {
+	{"driftlock_events_processed_total", "counter", "Events run through a detector (Kafka messages that were not dead letters, and driftlock_observe calls)."},
+	{"driftlock_anomalies_detected_total", "counter", "Anomalies recorded in driftlock.anomalies."},
+	{"driftlock_stream_events_total", "counter", "Events run through a detector, per stream."},
+	{"driftlock_stream_anomalies_total", "counter", "Anomalies recorded, per stream."},
+	{"driftlock_stream_overflow_events_total", "counter", "Events of streams beyond driftlock.metrics_max_streams."},
+	{"driftlock_stream_overflow_anomalies_total", "counter", "Anomalies of streams beyond driftlock.metrics_max_streams."},
+	{"driftlock_dead_letters_total", "counter", "Messages recorded in driftlock.dead_letters, by reason."},
+	{"driftlock_kafka_consumer_lag", "gauge", "Messages in a partition after the next offset to process (high watermark minus next offset)."},
+	{"driftlock_batch_duration_seconds", "histogram", "Time from a batch's first message to its commit."},
+	{"driftlock_batches_total", "counter", "Batches committed by the Kafka workers."},
+	{"driftlock_detector_cache_hits_total", "counter", "Stream detectors found in a worker's cache."},
+	{"driftlock_detector_cache_misses_total", "counter", "Stream detectors loaded from driftlock.stream_state."},
+	{"driftlock_detectors_active", "gauge", "Stream detectors cached in the Kafka workers."},
+	{"driftlock_worker_restarts_total", "counter", "Times a Kafka worker started again after exiting."},
+	{"driftlock_stats_reset_time_seconds", "gauge", "Unix time of the last reset of these counters."},
+	{NULL, NULL, NULL}
+};
+
+static const Family *
+family_of(const char *metric)
+{
+	for (const Family *f = families; f->name; f++)
+	{
+		size_t		n = strlen(f->name);
+
+		if (strncmp(metric, f->name, n) == 0 &&
+			(metric[n] == '\0' || strcmp(f->type, "histogram") == 0))
+			return f;
+	}
+	return NULL;
+}
+
+/* driftlock_prometheus() returns text: the Prometheus text exposition. */
+Datum
+driftlock_prometheus(PG_FUNCTION_ARGS)
+{
+	SampleList *l = collect_samples();
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (const Family *f = families; f->name; f++)
+	{
+		appendStringInfo(&buf, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, f->type);
+		for (int i = 0; i < l->len; i++)
+		{
+			Sample	   *s = &l->items[i];
+			bool		first = true;
+
+			if (family_of(s->metric) != f)
+				continue;
+			appendStringInfoString(&buf, s->metric);
+			if (s->has_stream || s->nlabels > 0)
+			{
+				appendStringInfoChar(&buf, '{');
+				if (s->has_stream)
+				{
+					appendStringInfo(&buf, "stream_id=\"%s\"",
+									 DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&s->stream))));
+					first = false;
+				}
+				for (int k = 0; k < s->nlabels; k++)
+				{
+					appendStringInfo(&buf, "%s%s=\"", first ? "" : ",", s->label_keys[k]);
+					append_label_value(&buf, s->label_values[k]);
+					appendStringInfoChar(&buf, '"');
+					first = false;
+				}
+				appendStringInfoChar(&buf, '}');
+			}
+			if (s->value == floor(s->value) && fabs(s->value) < 1e15)
+				appendStringInfo(&buf, " %.0f\n", s->value);
+			else
+				appendStringInfo(&buf, " %.17g\n", s->value);
+		}
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(buf.data));
+}
+
+/* driftlock_metrics_reset() returns void */
+Datum
+driftlock_metrics_reset(PG_FUNCTION_ARGS)
+{
+	require_shared();
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
+	reset_counters(shared);
+	LWLockRelease(shared->lock);
+	PG_RETURN_VOID();
+}

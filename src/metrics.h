@@ -1,0 +1,32 @@
+/*
+ * metrics.h -- shared-memory counters and their SQL and Prometheus views
+ */
+#ifndef DRIFTLOCK_METRICS_H
+#define DRIFTLOCK_METRICS_H
+
+#include "utils/uuid.h"
+
+/* Dead-letter reason codes, in the order the counters keep them. */
+#define METRICS_REASONS 7
+extern const char *const metrics_reasons[METRICS_REASONS];
+
+/* Request shared memory (from _PG_init, only when preloaded). */
+extern void metrics_init(void);
+
+/*
+ * Count, in the current transaction: the counts are published to shared
+ * memory when the transaction commits and forgotten if it aborts, so the
+ * counters always match the committed rows.  No-ops without preloading.
+ */
+extern void metrics_count_event(const pg_uuid_t *stream_id, bool anomaly);
+extern void metrics_count_dead_letter(const char *reason);
+
+/* Published immediately (they describe work, not rows). */
+extern void metrics_batch_done(double seconds);
+extern void metrics_cache_stats(uint64 hits, uint64 misses);
+extern void metrics_detectors_active(int worker_id, int detectors);
+extern void metrics_worker_started(int worker_id);
+extern void metrics_set_lag(int worker_id, const char *topic, int32 partition, int64 lag);
+extern void metrics_forget_lag(int worker_id);
+
+#endif
