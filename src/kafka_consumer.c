@@ -27,6 +27,7 @@
 #include "message/kafka_properties.h"
 
 void		(*consumer_on_revoke) (void) = NULL;
+void		(*consumer_on_assign) (const rd_kafka_topic_partition_list_t *parts) = NULL;
 
 static int	log_worker_id = 0;
 
@@ -225,6 +226,8 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rd_kafka_incremental_assign(rk, parts);
 		else
 			rd_kafka_assign(rk, parts);
+		if (consumer_on_assign)
+			consumer_on_assign(parts);
 	}
 	else
 	{

@@ -30,6 +30,9 @@ extern void consumer_close(rd_kafka_t *rk);
  */
 extern void (*consumer_on_revoke) (void);
 
+/* Called after partitions are assigned, with their start offsets. */
+extern void (*consumer_on_assign) (const rd_kafka_topic_partition_list_t *parts);
+
 /*
  * Move every assigned partition back to the offsets stored in PostgreSQL
  * (after a failed batch).  Opens and commits its own transaction.

@@ -179,12 +179,66 @@ drop_batch(void)
 /* Partitions are going: nothing held for them was committed, drop it all. */
 static rd_kafka_t *current_consumer = NULL;
 
+/*
+ * The partitions this worker owns, with the next offset to process, for
+ * the consumer-lag metric (refreshed every LAG_REFRESH_MS, not only when a
+ * batch commits, so that a stalled worker shows a growing lag).
+ */
+#define LAG_REFRESH_MS 1000
+static rd_kafka_topic_partition_list_t *owned = NULL;
+static TimestampTz lag_refreshed = 0;
+
+static void
+on_assign(const rd_kafka_topic_partition_list_t *parts)
+{
+	if (owned == NULL)
+		owned = rd_kafka_topic_partition_list_new(parts->cnt);
+	for (int i = 0; i < parts->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(owned, parts->elems[i].topic,
+																		  parts->elems[i].partition);
+
+		if (p == NULL)
+			p = rd_kafka_topic_partition_list_add(owned, parts->elems[i].topic, parts->elems[i].partition);
+		p->offset = parts->elems[i].offset;
+	}
+	lag_refreshed = 0;
+}
+
+/* Publish the lag of every owned partition (watermarks cached by librdkafka). */
+static void
+refresh_lag(rd_kafka_t *rk, bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (owned == NULL || (!force && !TimestampDifferenceExceeds(lag_refreshed, now, LAG_REFRESH_MS)))
+		return;
+	lag_refreshed = now;
+	for (int i = 0; i < owned->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = &owned->elems[i];
+		int64_t		low,
+					high,
+					next = p->offset;
+
+		if (rd_kafka_get_watermark_offsets(rk, p->topic, p->partition, &low, &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+			high < 0)
+			continue;
+		if (next < 0)
+			next = low;			/* nothing processed yet: all of it is lag */
+		metrics_set_lag(worker_id, p->topic, p->partition, Max(high - next, 0));
+	}
+}
+
 static void
 on_revoke(void)
 {
 	drop_batch();
 	detector_cache_reset();
 	metrics_forget_lag(worker_id);
+	if (owned != NULL)
+		rd_kafka_topic_partition_list_destroy(owned);
+	owned = NULL;
 	/* the next owner starts at the group's offsets: give it ours first */
 	if (current_consumer != NULL)
 		kafka_offsets_flush(current_consumer, true);
@@ -401,17 +455,18 @@ publish_batch_metrics(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *next)
 	published_hits = cs.hits;
 	published_misses = cs.misses;
 	metrics_detectors_active(worker_id, cs.entries);
+	if (owned == NULL)
+		owned = rd_kafka_topic_partition_list_new(next->cnt);
 	for (int i = 0; i < next->cnt; i++)
 	{
-		int64_t		low,
-					high;
+		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(owned, next->elems[i].topic,
+																		  next->elems[i].partition);
 
-		/* cached from the fetches: no broker round trip */
-		if (rd_kafka_get_watermark_offsets(rk, next->elems[i].topic, next->elems[i].partition,
-										   &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-			metrics_set_lag(worker_id, next->elems[i].topic, next->elems[i].partition,
-							Max(high - next->elems[i].offset, 0));
+		if (p == NULL)
+			p = rd_kafka_topic_partition_list_add(owned, next->elems[i].topic, next->elems[i].partition);
+		p->offset = next->elems[i].offset;
 	}
+	refresh_lag(rk, true);
 }
 
 void
@@ -441,6 +496,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 	detector_cache_init();
 	metrics_worker_started(worker_id);
 	consumer_on_revoke = on_revoke;
+	consumer_on_assign = on_assign;
 	/* see the file header: batches may commit without waiting for a flush */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	memset(&settings, 0, sizeof(settings));
@@ -501,6 +557,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 		}
 
 		kafka_offsets_flush(rk, false);
+		refresh_lag(rk, false);
 		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);

@@ -239,6 +239,22 @@ SKIP:
 # ---------------------------------------------------------------------------
 # Privileges
 q1(q{CREATE ROLE bob LOGIN; CREATE ROLE carol LOGIN IN ROLE driftlock_admin});
+
+# contrib/node_exporter_textfile.sh, as bob, into a textfile directory
+{
+	my $dir = PostgreSQL::Test::Utils::tempdir();
+	my ($out, $err) = ('', '');
+	my $ok = IPC::Run::run([ source_dir() . '/contrib/node_exporter_textfile.sh', '-d', $dir, '--',
+			'-h', $node->host, '-p', $node->port, '-U', 'bob', '-d', 'postgres' ],
+		'<', \'', '>', \$out, '2>', \$err);
+	ok($ok, 'node_exporter_textfile.sh succeeds') or diag($err);
+	opendir(my $dh, $dir) or die "cannot open $dir: $!";
+	my @files = sort grep { !/^\.\.?$/ } readdir $dh;
+	closedir $dh;
+	is("@files", 'driftlock.prom', 'it leaves driftlock.prom and no temporary file');
+	is(-f "$dir/driftlock.prom" ? slurp_file("$dir/driftlock.prom") : '', $prom,
+		'driftlock.prom holds driftlock_prometheus()');
+}
 is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM driftlock.metrics}, extra_params => [ '-U', 'bob' ]),
 	't', 'a role without grants reads driftlock.metrics');
 like($node->safe_psql('postgres', q{SELECT driftlock_prometheus()}, extra_params => [ '-U', 'bob' ]),
@@ -298,9 +314,9 @@ q1("SELECT pg_terminate_backend($pid)");
 ok(poll_until($node, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $pid",
 		'1', 30), 'the worker comes back after SIGTERM');
 ok(poll_until($node, q{SELECT count(*) FROM driftlock.metrics WHERE metric = 'driftlock_kafka_consumer_lag' AND value = 0},
-		'2', 30), 'it owns both partitions again');
+		'2', 15), 'consumer lag rows again for both partitions once it owns them');
 is(snapshot($counted), $before, 'the counters survive the worker\'s SIGTERM');
-cmp_ok(metric('driftlock_worker_restarts_total'), '>=', $restarts, 'worker_restarts_total does not go back');
+is(metric('driftlock_worker_restarts_total'), $restarts + 1, 'worker_restarts_total counts the restart');
 
 # the new worker adds to them
 produce_events($kafka, $topic, 1, \@rows, stream => 'beta',
@@ -314,10 +330,10 @@ is(q1("SELECT value FROM driftlock.metrics WHERE metric = 'driftlock_stream_even
 
 # ---------------------------------------------------------------------------
 # A clean restart with metrics_save on
-$before = snapshot($counted);
+$before = snapshot($not_gauge);
 my $reset_time = metric('driftlock_stats_reset_time_seconds');
 $node->restart;
-is(snapshot($counted), $before, 'the counters survive a clean restart (metrics_save on)');
+is(snapshot($not_gauge), $before, 'the counters survive a clean restart (metrics_save on)');
 is(metric('driftlock_stats_reset_time_seconds'), $reset_time, 'and so does stats_reset_time_seconds');
 
 # ---------------------------------------------------------------------------
