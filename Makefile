@@ -68,7 +68,7 @@ UNIT_HELPERS = $(sort $(filter-out $(UNIT_SRCS),$(wildcard test/unit/*.c)))
 UNIT_BINS  = $(UNIT_SRCS:.c=)
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
-TOOL_BINS  = test/tools/mock_kafka
+TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer
 
 .PHONY: unit bench-build tools prove
 
@@ -97,6 +97,9 @@ test/bench/%: test/bench/%.c $(CBAD_SRCS) $(CBAD_HDRS) $(wildcard test/bench/*.h
 tools: $(TOOL_BINS)
 
 test/tools/mock_kafka: test/tools/mock_kafka.c
+	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
+test/tools/demo_producer: test/tools/demo_producer.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 # TAP tests.  PGXS's prove_installcheck supplies PATH, PG_REGRESS, TESTDIR and

@@ -1,0 +1,449 @@
+#!/usr/bin/env bash
+#
+# demo/run.sh -- driftlock end to end, in one command.
+#
+# Installs what is missing (as root), builds and installs the extension,
+# starts a throwaway PostgreSQL cluster that preloads driftlock with its Kafka
+# worker, an embedded Kafka (test/tools/mock_kafka), registers one stream per
+# service and produces a deterministic stream of JSON log events with a few
+# injected incidents (test/tools/demo_producer).  Shows progress while the
+# worker consumes, then a report: events, dead letters, the anomalies and
+# their explanations, Prometheus metrics, and how to connect with psql.
+# Cleans up afterwards unless --keep.  See demo/README.md and --help.
+set -euo pipefail
+
+usage() {
+	cat <<'EOF'
+usage: demo/run.sh [options]
+
+Runs the driftlock demo: a throwaway PostgreSQL 15 cluster with the Kafka
+worker, an embedded Kafka, four service streams with injected incidents,
+and a report of what driftlock found.  Run it as root (or with sudo) on a
+fresh Debian 12 machine: it installs the missing packages with apt-get,
+builds and installs the extension.  As another user it installs nothing:
+the packages and the extension (sudo make install) must be there already.
+
+options:
+  --short            a quick run (fewer events, about 15 s)
+  --keep             leave PostgreSQL and Kafka running at the end and print
+                     how to connect and how to stop them
+  --brokers H:P      produce to and consume from this Kafka instead of the
+                     embedded one (no mock is started)
+  --topic NAME       topic to use (default driftlock-demo; with --brokers,
+                     use a topic of its own: the demo reads it from the start)
+  --events N         about N normal events (default 7000; 2000 with --short)
+  --rate R           events per second the producer sends (default 175;
+                     400 with --short; 0 = as fast as possible)
+  --no-build         do not run make (the extension must be installed and
+                     "make tools" run)
+  -h, --help         this text
+
+environment: DRIFTLOCK_DEMO_SHORT=1 is --short; PG_CONFIG selects the
+PostgreSQL installation (default: PostgreSQL 15's pg_config).
+EOF
+}
+
+SHORT=${DRIFTLOCK_DEMO_SHORT:-0}
+[ "$SHORT" = 1 ] || SHORT=0
+KEEP=0
+BUILD=1
+EXT_BROKERS=
+TOPIC=driftlock-demo
+EVENTS=
+RATE=
+while [ $# -gt 0 ]; do
+	case $1 in
+		--short) SHORT=1 ;;
+		--keep) KEEP=1 ;;
+		--no-build) BUILD=0 ;;
+		--brokers|--topic|--events|--rate)
+			[ $# -ge 2 ] || { echo "demo: $1 needs a value (see --help)" >&2; exit 2; }
+			case $1 in
+				--brokers) EXT_BROKERS=$2 ;;
+				--topic) TOPIC=$2 ;;
+				--events) EVENTS=$2 ;;
+				--rate) RATE=$2 ;;
+			esac
+			shift ;;
+		-h|--help) usage; exit 0 ;;
+		*) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$SHORT" = 1 ]; then
+	EVENTS=${EVENTS:-2000}
+	RATE=${RATE:-400}
+else
+	EVENTS=${EVENTS:-7000}
+	RATE=${RATE:-175}
+fi
+case $EVENTS in ''|*[!0-9]*) echo "demo: --events must be a number" >&2; exit 2 ;; esac
+case $RATE in ''|*[!0-9]*) echo "demo: --rate must be a number" >&2; exit 2 ;; esac
+[ "$EVENTS" -ge 400 ] || { echo "demo: --events must be at least 400" >&2; exit 2; }
+case $TOPIC in ''|*[!A-Za-z0-9._-]*) echo "demo: --topic may hold letters, digits, '.', '_' and '-'" >&2; exit 2 ;; esac
+case $EXT_BROKERS in *"'"*|*\\*) echo "demo: --brokers must not contain quotes" >&2; exit 2 ;; esac
+
+SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
+MOCK=$SRC_DIR/test/tools/mock_kafka
+PRODUCER=$SRC_DIR/test/tools/demo_producer
+GROUP=driftlock-demo
+STREAMS=(checkout payments search auth)
+STREAM_CONFIG='{"warmup": 100}'
+PACKAGES=(postgresql-15 postgresql-server-dev-15 librdkafka-dev libzstd-dev kcat build-essential)
+START=$(date +%s)
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
+is_root() { [ "$(id -u)" -eq 0 ]; }
+elapsed() { echo $(( $(date +%s) - START )); }
+
+# ---- state the cleanup needs; set as things start
+DIR=
+PG_CTL=
+MOCK_PID=
+PRODUCER_PID=
+PG_STARTED=0
+PSQL_HINT=
+STOP_HINT=
+print_keep_hint() {
+	echo
+	echo "Kept running (--keep):"
+	[ -n "$PSQL_HINT" ] && echo "  connect:  $PSQL_HINT"
+	[ "$PG_STARTED" = 1 ] && echo "  stop:     $STOP_HINT"
+	[ -n "$MOCK_PID" ] && echo "            kill $MOCK_PID      # the embedded Kafka"
+	echo "            rm -rf $DIR"
+	return 0
+}
+RUN=()
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ -n "$PRODUCER_PID" ] && kill -0 "$PRODUCER_PID" 2>/dev/null; then
+		kill "$PRODUCER_PID" 2>/dev/null || true
+		wait "$PRODUCER_PID" 2>/dev/null || true
+	fi
+	if [ "$KEEP" = 1 ] && [ -n "$DIR" ]; then
+		print_keep_hint
+		exit "$rc"
+	fi
+	if [ "$PG_STARTED" = 1 ]; then
+		"${RUN[@]}" "$PG_CTL" -D "$DIR/data" -m fast -t 30 stop >/dev/null 2>&1 ||
+			"${RUN[@]}" "$PG_CTL" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
+	fi
+	if [ -n "$MOCK_PID" ]; then
+		kill "$MOCK_PID" 2>/dev/null || true
+		wait "$MOCK_PID" 2>/dev/null || true
+	fi
+	[ -n "$DIR" ] && rm -rf "$DIR"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- 1. packages (root only)
+if is_root; then
+	missing=()
+	for pkg in "${PACKAGES[@]}"; do
+		if [ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" != "install ok installed" ]; then
+			missing+=("$pkg")
+		fi
+	done
+	if [ "${#missing[@]}" -gt 0 ]; then
+		command -v apt-get >/dev/null || die "missing packages ${missing[*]}, and no apt-get to install them"
+		say "installing ${missing[*]} (apt-get)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+fi
+
+if [ -z "${PG_CONFIG:-}" ]; then
+	if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
+		PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+	else
+		PG_CONFIG=pg_config
+	fi
+fi
+command -v "$PG_CONFIG" >/dev/null ||
+	die "pg_config not found: install postgresql-15 and postgresql-server-dev-15 (or run this script as root)"
+export PG_CONFIG
+PG_BIN=$("$PG_CONFIG" --bindir)
+PG_CTL=$PG_BIN/pg_ctl
+# our own server only: ignore connection settings around us
+unset PGHOST PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS PGSSLMODE
+
+DIR=$(mktemp -d /tmp/driftlock-demo.XXXXXX)
+
+# ---- 2. build and install
+if [ "$BUILD" = 1 ]; then
+	say "building driftlock and the demo tools (log: make.log)"
+	jobs=$(nproc 2>/dev/null || echo 2)
+	build() { make -C "$SRC_DIR" --no-print-directory -j"$jobs" "$@" >>"$DIR/make.log" 2>&1; }
+	if is_root; then
+		build all && build install && build tools ||
+			{ tail -30 "$DIR/make.log" >&2; die "the build failed (see above)"; }
+	else
+		build tools || { tail -30 "$DIR/make.log" >&2; die "make tools failed (see above)"; }
+	fi
+fi
+[ -f "$("$PG_CONFIG" --pkglibdir)/driftlock.so" ] &&
+	[ -f "$("$PG_CONFIG" --sharedir)/extension/driftlock.control" ] ||
+	die "the extension is not installed in $("$PG_CONFIG" --pkglibdir): run \"make && sudo make install\" (or this script as root)"
+[ -x "$PRODUCER" ] || die "$PRODUCER not found: run \"make tools\""
+[ -n "$EXT_BROKERS" ] || [ -x "$MOCK" ] || die "$MOCK not found: run \"make tools\""
+
+# ---- 3. PostgreSQL: initdb as the postgres user when root
+if is_root; then
+	id postgres >/dev/null 2>&1 || die "no postgres user (it comes with the postgresql-15 package)"
+	chown postgres: "$DIR"
+	RUN=(runuser -u postgres --)
+	DB_USER=postgres
+else
+	DB_USER=$(id -un)
+fi
+
+# a port no server uses (we listen on a socket in $DIR only, but keep clear anyway)
+port_free() {
+	local p=$1 d
+	for d in /var/run/postgresql /tmp; do
+		[ -e "$d/.s.PGSQL.$p" ] && return 1
+	done
+	! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null
+}
+PORT=
+for _ in $(seq 50); do
+	p=$((20000 + RANDOM % 30000))
+	if port_free "$p"; then PORT=$p; break; fi
+done
+[ -n "$PORT" ] || die "no free port found"
+
+if is_root; then
+	PSQL_HINT="sudo -u postgres psql -h $DIR -p $PORT -d postgres"
+	STOP_HINT="sudo -u postgres $PG_CTL -D $DIR/data stop"
+else
+	PSQL_HINT="psql -h $DIR -p $PORT -d postgres"
+	STOP_HINT="$PG_CTL -D $DIR/data stop"
+fi
+psql_cmd=("${RUN[@]}" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$DIR" -p "$PORT" -d postgres)
+psql_q() { "${psql_cmd[@]}" -At -c "$1"; }
+
+# ---- 4. Kafka: the embedded mock, or the given brokers
+if [ -n "$EXT_BROKERS" ]; then
+	BOOTSTRAP=$EXT_BROKERS
+	say "using Kafka at $BOOTSTRAP, topic $TOPIC"
+else
+	say "starting the embedded Kafka (test/tools/mock_kafka)"
+	# its own session: with --keep it outlives this script and its terminal
+	setsid "$MOCK" --topic "$TOPIC" --partitions 4 --port-file "$DIR/mock.port" \
+		</dev/null >"$DIR/mock.log" 2>&1 &
+	MOCK_PID=$!
+	for _ in $(seq 150); do
+		[ -s "$DIR/mock.port" ] && break
+		kill -0 "$MOCK_PID" 2>/dev/null || { cat "$DIR/mock.log" >&2; die "mock_kafka exited"; }
+		sleep 0.1
+	done
+	[ -s "$DIR/mock.port" ] || { cat "$DIR/mock.log" >&2; die "mock_kafka did not start within 15 s"; }
+	BOOTSTRAP=$(cat "$DIR/mock.port")
+	echo "    bootstrap servers $BOOTSTRAP, topic $TOPIC (4 partitions), pid $MOCK_PID"
+fi
+
+say "starting PostgreSQL on port $PORT (data and socket in $DIR)"
+"${RUN[@]}" "$PG_BIN/initdb" -D "$DIR/data" -A trust -U "$DB_USER" >"$DIR/initdb.log" 2>&1 ||
+	{ tail -20 "$DIR/initdb.log" >&2; die "initdb failed"; }
+cat >>"$DIR/data/postgresql.conf" <<CONF
+
+# ---- driftlock demo
+listen_addresses = ''
+port = $PORT
+unix_socket_directories = '$DIR'
+fsync = off                     # a throwaway cluster
+shared_preload_libraries = 'driftlock'
+driftlock.kafka_enabled = off   # switched on once the streams exist
+driftlock.kafka_brokers = '$BOOTSTRAP'
+driftlock.kafka_topic = '$TOPIC'
+driftlock.kafka_group_id = '$GROUP'
+driftlock.kafka_stream_id_header = 'X-Stream-Id'
+driftlock.kafka_properties = 'session.timeout.ms=6000;heartbeat.interval.ms=500'
+driftlock.kafka_max_in_flight = 500
+driftlock.kafka_batch_ms = 200
+CONF
+"${RUN[@]}" "$PG_CTL" -D "$DIR/data" -l "$DIR/postgresql.log" -w -t 60 start >/dev/null ||
+	{ tail -20 "$DIR/postgresql.log" >&2; die "PostgreSQL did not start"; }
+PG_STARTED=1
+
+say "creating the extension and the streams ${STREAMS[*]} with config $STREAM_CONFIG"
+values=
+for s in "${STREAMS[@]}"; do values+="${values:+, }('$s', '$STREAM_CONFIG')"; done
+psql_q "CREATE EXTENSION driftlock" >/dev/null
+psql_q "INSERT INTO driftlock.streams (name, config) VALUES $values" >/dev/null
+"${psql_cmd[@]}" -c "ALTER SYSTEM SET driftlock.kafka_enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
+
+# ---- 5. produce, and watch the worker consume
+say "producing about $EVENTS events at ${RATE}/s with injected incidents (test/tools/demo_producer)"
+"$PRODUCER" --brokers "$BOOTSTRAP" --topic "$TOPIC" --events "$EVENTS" --rate "$RATE" \
+	--status-file "$DIR/producer.status" </dev/null >"$DIR/producer.log" 2>&1 &
+PRODUCER_PID=$!
+
+status() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/producer.status" 2>/dev/null || true; }
+server_log_tail() {
+	echo "---- last lines of the server log ($DIR/postgresql.log):" >&2
+	tail -25 "$DIR/postgresql.log" >&2 || true
+}
+METRICS_SQL="SELECT coalesce(sum(value) FILTER (WHERE metric = 'driftlock_events_processed_total'), 0)::bigint,
+	coalesce(sum(value) FILTER (WHERE metric = 'driftlock_dead_letters_total'), 0)::bigint,
+	coalesce(sum(value) FILTER (WHERE metric = 'driftlock_anomalies_detected_total'), 0)::bigint
+FROM driftlock.metrics"
+
+STALL_LIMIT=60                  # seconds without progress while messages wait
+if [ "$RATE" -gt 0 ]; then
+	DEADLINE=$(( $(date +%s) + EVENTS / RATE + 120 ))
+else
+	DEADLINE=$(( $(date +%s) + 180 ))
+fi
+last_seen=-1
+last_change=$(date +%s)
+producer_rc=
+t0=$(date +%s)
+while :; do
+	sleep 1
+	now=$(date +%s)
+	if [ -z "$producer_rc" ] && ! kill -0 "$PRODUCER_PID" 2>/dev/null; then
+		producer_rc=0
+		wait "$PRODUCER_PID" || producer_rc=$?
+		PRODUCER_PID=
+		if [ "$producer_rc" -ne 0 ]; then
+			cat "$DIR/producer.log" >&2
+			die "the producer failed (exit status $producer_rc): is Kafka at $BOOTSTRAP reachable?"
+		fi
+	fi
+	IFS='|' read -r scored dead anomalies < <(psql_q "$METRICS_SQL" || echo '||')
+	[ -n "$scored" ] || { server_log_tail; die "cannot query the server"; }
+	produced=$(status produced)
+	total=$(status total)
+	printf '    [%3ds] produced %6s/%-6s  processed %6s  anomalies %4s  dead letters %s\n' \
+		$((now - t0)) "${produced:-0}" "${total:-?}" $((scored + dead)) "$anomalies" "$dead"
+	# done: the producer finished and the worker committed every partition's end
+	if [ "$producer_rc" = 0 ]; then
+		ends=$(awk '$1 == "end" { printf "%s(%d, %d)", (n++ ? ", " : ""), $2, $3 }' "$DIR/producer.status")
+		[ -n "$ends" ] || die "the producer delivered nothing"
+		nparts=$(grep -c '^end ' "$DIR/producer.status")
+		caught_up=$(psql_q "SELECT count(*) = $nparts FROM (VALUES $ends) e(p, o)
+			JOIN driftlock.kafka_offsets k ON k.group_id = '$GROUP' AND k.topic = '$TOPIC'
+			 AND k.partition = e.p AND k.next_offset >= e.o")
+		[ "$caught_up" = t ] && break
+	fi
+	if [ $((scored + dead)) -ne "$last_seen" ]; then
+		last_seen=$((scored + dead))
+		last_change=$now
+	elif [ $((now - last_change)) -ge "$STALL_LIMIT" ]; then
+		server_log_tail
+		if [ "$last_seen" -eq 0 ]; then
+			die "the worker consumed nothing in $STALL_LIMIT s"
+		fi
+		die "the worker made no progress for $STALL_LIMIT s (at $last_seen messages)"
+	fi
+	if [ "$now" -ge "$DEADLINE" ]; then
+		server_log_tail
+		die "the run did not finish in time (at $last_seen messages)"
+	fi
+done
+say "the worker has consumed every message ($(elapsed) s since the start)"
+
+# ---- 6. the report
+report() { "${psql_cmd[@]}" -At -c "$1"; }
+
+echo
+echo "================================ driftlock demo report ================================"
+report "SELECT format('Events: %s produced, %s processed by the worker: %s scored by the detectors, %s dead letters.',
+	$(status delivered), (SELECT sum(next_offset) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'),
+	$scored, (SELECT count(*) FROM driftlock.dead_letters))
+UNION ALL
+SELECT format('Anomalies: %s. At alpha = 0.01 a detector also flags about 1%% of ordinary events by design;', count(*))
+  FROM driftlock.anomalies
+UNION ALL
+SELECT 'the injected incidents score far higher and come first below.'"
+
+echo
+echo "Per stream:"
+"${psql_cmd[@]}" -P footer=off -c "
+SELECT s.name AS stream, coalesce(st.events, 0) AS events, count(a.id) AS anomalies,
+       round(max(a.score)::numeric, 2) AS top_score
+FROM driftlock.streams s
+LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id
+LEFT JOIN driftlock.anomalies a ON a.stream_id = s.id
+GROUP BY s.name, st.events ORDER BY s.name" | sed 's/^/  /'
+
+echo
+echo "Injected incidents, and how many of their events were flagged:"
+report "
+WITH p AS (SELECT encode(payload, 'escape') AS body FROM driftlock.anomalies)
+SELECT format('  %-48s %s', label, CASE WHEN flagged > 0 THEN format('flagged %s of %s', flagged, n) ELSE format('NOT flagged (0 of %s)', n) END)
+FROM (VALUES
+  (1, 'payments: error burst \"database timeout\"', '%charge failed: database timeout%', 30),
+  (2, 'auth: new message \"account locked ...\"', '%account locked after repeated failures%', 3),
+  (3, 'search: SQL-injection-looking query', '%UNION SELECT username%', 1),
+  (4, 'search: huge nested payload with a blob', '%debug_blob%', 1)) i(o, label, pat, n)
+CROSS JOIN LATERAL (SELECT count(*) AS flagged FROM p WHERE p.body LIKE i.pat) c
+ORDER BY o"
+
+echo
+echo "The most significant anomalies (top 10 by score; events of one stream with the same message"
+echo "less than 30 offsets apart are grouped as one incident):"
+ANOMALY_GROUPS="
+WITH a AS (
+  SELECT s.name AS stream, a.score, a.p_value, a.kafka_partition AS part, a.kafka_offset AS off,
+         a.explanation, encode(a.payload, 'escape') AS body
+  FROM driftlock.anomalies a JOIN driftlock.streams s ON s.id = a.stream_id),
+k AS (
+  SELECT *, coalesce(substring(body FROM '\"msg\":\"([^\"]{1,60})'), left(body, 40)) AS kind FROM a),
+s AS (
+  SELECT *, CASE WHEN off - lag(off) OVER w < 30 THEN 0 ELSE 1 END AS starts
+  FROM k WINDOW w AS (PARTITION BY stream, kind, part ORDER BY off)),
+i AS (
+  SELECT *, sum(starts) OVER (PARTITION BY stream, kind, part ORDER BY off) AS incident FROM s),
+g AS (
+  SELECT stream, kind, part, count(*) AS n, max(score) AS top, min(p_value) AS p,
+         min(off) AS first_off, max(off) AS last_off,
+         (array_agg(body ORDER BY score DESC))[1] AS example,
+         (array_agg(explanation ORDER BY score DESC))[1] AS why
+  FROM i GROUP BY stream, kind, part, incident)"
+report "$ANOMALY_GROUPS
+SELECT format(E'%2s. %-9s %-40s %s\n      score %s, p-value %s; partition %s, %s\n      event: %s\n      why:   %s',
+  row_number() OVER (ORDER BY top DESC), stream, '\"' || kind || '\"',
+  CASE WHEN n > 1 THEN format('x %s', n) ELSE '' END,
+  round(top::numeric, 2), round(p::numeric, 4), part,
+  CASE WHEN n > 1 THEN format('offsets %s-%s', first_off, last_off) ELSE format('offset %s', first_off) END,
+  CASE WHEN length(example) > 110 THEN left(example, 107) || format('... (%s bytes)', length(example)) ELSE example END,
+  CASE WHEN length(why) > 330 THEN left(why, 327) || '...' ELSE why END)
+FROM g ORDER BY top DESC LIMIT 10"
+report "$ANOMALY_GROUPS
+SELECT format('  (%s anomalies in %s groups in all; full payloads and explanations are in driftlock.anomalies)',
+  sum(n), count(*)) FROM g"
+
+echo
+echo "Dead letters by reason (messages set aside, not dropped):"
+report "
+SELECT format('  %-18s %3s   e.g. offset %s/%s: %s', reason, count(*),
+  (array_agg(kafka_partition ORDER BY id))[1], (array_agg(kafka_offset ORDER BY id))[1],
+  left(coalesce((array_agg(encode(payload, 'escape') ORDER BY id))[1], '(no payload)'), 70))
+FROM driftlock.dead_letters GROUP BY reason ORDER BY reason"
+
+echo
+echo "Prometheus (SELECT driftlock_prometheus(), a few lines):"
+report "SELECT driftlock_prometheus()" |
+	grep -E '^driftlock_(events_processed_total|anomalies_detected_total|dead_letters_total|batches_total|detectors_active)[ {]' |
+	head -12 | sed 's/^/  /'
+
+echo
+echo "To look further (SQL examples in demo/README.md):"
+if [ "$KEEP" = 1 ]; then
+	echo "  $PSQL_HINT"
+else
+	echo "  run demo/run.sh --keep, then: $PSQL_HINT"
+	echo "  (this run's cluster is removed now; a --keep run prints its own command)"
+fi
+echo "  e.g.  SELECT s.name, a.score, a.explanation FROM driftlock.anomalies a"
+echo "          JOIN driftlock.streams s ON s.id = a.stream_id ORDER BY a.score DESC LIMIT 5;"
+echo "========================================================================================"
+echo "done in $(elapsed) s"
