@@ -34,6 +34,9 @@ options:
   --events N         about N normal events (default 7000; 2000 with --short)
   --rate R           events per second the producer sends (default 175;
                      400 with --short; 0 = as fast as possible)
+  --config JSON      detector settings of the four streams (default
+                     '{"warmup": 100, "learn_threshold": 0.1}'; see
+                     demo/README.md and docs/detector.md)
   --no-build         do not run make (the extension must be installed and
                      "make tools" run)
   -h, --help         this text
@@ -51,18 +54,20 @@ EXT_BROKERS=
 TOPIC=driftlock-demo
 EVENTS=
 RATE=
+STREAM_CONFIG='{"warmup": 100, "learn_threshold": 0.1}'
 while [ $# -gt 0 ]; do
 	case $1 in
 		--short) SHORT=1 ;;
 		--keep) KEEP=1 ;;
 		--no-build) BUILD=0 ;;
-		--brokers|--topic|--events|--rate)
+		--brokers|--topic|--events|--rate|--config)
 			[ $# -ge 2 ] || { echo "demo: $1 needs a value (see --help)" >&2; exit 2; }
 			case $1 in
 				--brokers) EXT_BROKERS=$2 ;;
 				--topic) TOPIC=$2 ;;
 				--events) EVENTS=$2 ;;
 				--rate) RATE=$2 ;;
+				--config) STREAM_CONFIG=$2 ;;
 			esac
 			shift ;;
 		-h|--help) usage; exit 0 ;;
@@ -81,6 +86,7 @@ case $EVENTS in ''|*[!0-9]*) echo "demo: --events must be a number" >&2; exit 2 
 case $RATE in ''|*[!0-9]*) echo "demo: --rate must be a number" >&2; exit 2 ;; esac
 [ "$EVENTS" -ge 400 ] || { echo "demo: --events must be at least 400" >&2; exit 2; }
 case $TOPIC in ''|*[!A-Za-z0-9._-]*) echo "demo: --topic may hold letters, digits, '.', '_' and '-'" >&2; exit 2 ;; esac
+case $STREAM_CONFIG in *"'"*) echo "demo: --config must not contain single quotes" >&2; exit 2 ;; esac
 case $EXT_BROKERS in *"'"*|*\\*) echo "demo: --brokers must not contain quotes" >&2; exit 2 ;; esac
 
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
@@ -88,7 +94,6 @@ MOCK=$SRC_DIR/test/tools/mock_kafka
 PRODUCER=$SRC_DIR/test/tools/demo_producer
 GROUP=driftlock-demo
 STREAMS=(checkout payments search auth)
-STREAM_CONFIG='{"warmup": 100}'
 PACKAGES=(postgresql-15 postgresql-server-dev-15 librdkafka-dev libzstd-dev kcat build-essential)
 START=$(date +%s)
 
@@ -219,8 +224,9 @@ done
 [ -n "$PORT" ] || die "no free port found"
 
 if is_root; then
-	PSQL_HINT="sudo -u postgres psql -h $DIR -p $PORT -d postgres"
-	STOP_HINT="sudo -u postgres $PG_CTL -D $DIR/data stop"
+	# root may use the socket directly; pg_ctl must run as postgres
+	PSQL_HINT="psql -h $DIR -p $PORT -U postgres -d postgres"
+	STOP_HINT="runuser -u postgres -- $PG_CTL -D $DIR/data stop"
 else
 	PSQL_HINT="psql -h $DIR -p $PORT -d postgres"
 	STOP_HINT="$PG_CTL -D $DIR/data stop"

@@ -88,7 +88,7 @@ FROM (SELECT driftlock_detect(p) OVER (ORDER BY o) AS v
       FROM (VALUES (1, ''::bytea), (2, '\x00'::bytea), (3, '\xff00ff00'::bytea)) t(o, p)) s;
 -- bytea that is not valid UTF-8 is scored, and its explanation stays ASCII
 SELECT (v).explanation ~ '^[ -~]*$' AS ascii_explanation
-FROM (SELECT driftlock_detect(p, '{"warmup": 2, "alpha": 0.5}') OVER (ORDER BY o) AS v
+FROM (SELECT driftlock_detect(p, '{"warmup": 2, "alpha": 0.5, "learn_threshold": 0.5}') OVER (ORDER BY o) AS v
       FROM (VALUES (1, 'abc'::bytea), (2, 'abd'::bytea), (3, '\xc328ff00fe'::bytea)) t(o, p)) s;
 
 -- a very large payload is scored on its first max_event_bytes bytes, without

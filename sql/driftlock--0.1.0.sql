@@ -192,7 +192,9 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA driftlock FROM PUBLIC;
 GRANT USAGE ON SCHEMA driftlock TO PUBLIC;
 GRANT SELECT (id, name, config, created_at) ON driftlock.streams TO PUBLIC;
 GRANT USAGE ON SCHEMA driftlock TO driftlock_admin;
-GRANT ALL ON ALL TABLES IN SCHEMA driftlock TO driftlock_admin;
+-- Not ALL: TRIGGER would let an admin run code as the Kafka worker, which
+-- connects as the bootstrap superuser.
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA driftlock TO driftlock_admin;
 GRANT ALL ON ALL SEQUENCES IN SCHEMA driftlock TO driftlock_admin;
 
 -- ==== detector types and functions ====

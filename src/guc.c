@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "utils/guc.h"
+#include "utils/memutils.h"
 
 #include "driftlock.h"
 #include "guc.h"
@@ -142,11 +143,11 @@ driftlock_guc_init(void)
 							   check_stream_id_field, NULL, NULL);
 
 	DefineCustomIntVariable("driftlock.kafka_max_payload_bytes",
-							"Largest Kafka message payload processed (1 B .. 1073741823 B, reload).",
+							"Largest Kafka message payload processed (1 B .. 1073741819 B, reload).",
 							"Larger messages go to driftlock.dead_letters with reason payload_too_large.  Takes effect on reload.",
 							&driftlock_kafka_max_payload_bytes,
 							1048576,
-							1, 1073741823,
+							1, MaxAllocSize - VARHDRSZ,
 							PGC_SIGHUP,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);

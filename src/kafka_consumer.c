@@ -271,6 +271,16 @@ apply_property(const char *key, const char *value, void *opaque, char *err, size
 			snprintf(err, errlen, "\"%s\" is set by driftlock itself (driftlock.kafka_brokers, driftlock.kafka_group_id, offsets kept in PostgreSQL).", key);
 			return -1;
 		}
+	/*
+	 * Incremental (cooperative) rebalancing keeps some partitions while
+	 * others go; the worker drops its whole uncommitted batch on revocation,
+	 * which is only safe when every partition is revoked at once.
+	 */
+	if (strcmp(key, "partition.assignment.strategy") == 0 && strstr(value, "cooperative") != NULL)
+	{
+		snprintf(err, errlen, "\"%s\" must not be cooperative: driftlock needs eager rebalancing (range or roundrobin).", key);
+		return -1;
+	}
 	errstr[0] = '\0';
 	switch (rd_kafka_conf_set(pc->conf, key, value, errstr, sizeof(errstr)))
 	{

@@ -376,32 +376,41 @@ process_message(const rd_kafka_message_t *msg)
 		return;
 	}
 	det = detector_cache_get(&stream_id, &cfg);
+	/*
+	 * A failed update may leave the detector half changed, so it must not be
+	 * saved: fail the batch, which drops the cache and retries from the
+	 * stored state and offsets.
+	 */
 	status = cbad_detector_observe(det, payload, len, &verdict);
 	if (status != CBAD_OK)
-	{
-		char		detail[256];
-
-		snprintf(detail, sizeof(detail), "The detector failed on this message: %s.",
-				 cbad_status_message(status));
-		dead_letter(msg, "detector_error", detail);
-		return;
-	}
-	metrics_count_event(&stream_id, verdict.is_anomaly);
-	if (verdict.is_anomaly)
-		driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
-								 driftlock_explanation(det, payload, len, &verdict),
-								 rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset);
+		driftlock_report_status(status, "scoring a Kafka message");
+	metrics_count_event(&stream_id,
+						verdict.is_anomaly &&
+						driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
+												 driftlock_explanation(det, payload, len, &verdict),
+												 rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset));
 }
 
 /*
  * Process the batch in one transaction.  Returns the next offsets to tell
  * Kafka (the caller destroys the list).
  */
+static MemoryContext message_cxt = NULL;
+static rd_kafka_topic_partition_list_t *batch_next = NULL;
+
 static rd_kafka_topic_partition_list_t *
 process_batch(void)
 {
-	rd_kafka_topic_partition_list_t *next = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_topic_partition_list_t *next;
 	char		activity[300];
+
+	/* a batch that failed left its list behind */
+	if (batch_next != NULL)
+		rd_kafka_topic_partition_list_destroy(batch_next);
+	next = batch_next = rd_kafka_topic_partition_list_new(8);
+	if (message_cxt == NULL)
+		message_cxt = AllocSetContextCreate(TopMemoryContext, "driftlock message",
+											ALLOCSET_DEFAULT_SIZES);
 
 	snprintf(activity, sizeof(activity), "processing %d messages from topic %s",
 			 batch_len, driftlock_kafka_topic);
@@ -418,9 +427,14 @@ process_batch(void)
 		const rd_kafka_message_t *msg = batch[i];
 		const char *topic = rd_kafka_topic_name(msg->rkt);
 		rd_kafka_topic_partition_t *p;
+		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
+		/* what one message allocates goes with it, whatever the batch size */
+		old = MemoryContextSwitchTo(message_cxt);
 		process_message(msg);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(message_cxt);
 		p = rd_kafka_topic_partition_list_find(next, topic, msg->partition);
 		if (p == NULL)
 			p = rd_kafka_topic_partition_list_add(next, topic, msg->partition);
@@ -435,6 +449,7 @@ process_batch(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(false);
+	batch_next = NULL;			/* the caller destroys it */
 	return next;
 }
 
@@ -567,6 +582,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 					(errmsg("driftlock kafka worker %d restarting: the stored offsets of its partitions could not be read",
 							worker_id)));
 			drop_batch();
+			consumer_close(rk);
 			proc_exit(1);
 		}
 		if (batch_len == 0)

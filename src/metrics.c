@@ -397,7 +397,12 @@ uuid_table(const char *name, Size entrysize)
 	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/* The stream's counters in shared memory, or NULL when the table is full. */
+/*
+ * The stream's counters in shared memory, or NULL when the table is full
+ * (or memory is short).  Called with the lock held exclusively, so that a
+ * reset cannot happen between finding the slot and adding to it.  Never
+ * raises an error: it runs after the commit record is written.
+ */
 static StreamCounters *
 stream_slot(const pg_uuid_t *id)
 {
@@ -408,14 +413,17 @@ stream_slot(const pg_uuid_t *id)
 	{
 		if (slots != NULL)
 			hash_destroy(slots);
-		slots = uuid_table("driftlock metric slots", sizeof(StreamSlot));
+		slots = NULL;
 		slots_generation = shared->generation;
 	}
-	slot = hash_search(slots, id, HASH_ENTER, &found);
+	if (slots == NULL)
+		return NULL;
+	slot = hash_search(slots, id, HASH_ENTER_NULL, &found);
+	if (slot == NULL)
+		return NULL;
 	if (!found)
 	{
 		slot->index = -1;
-		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		for (int i = 0; i < shared->nstreams; i++)
 			if (memcmp(&shared->streams[i].id, id, sizeof(pg_uuid_t)) == 0)
 			{
@@ -429,7 +437,6 @@ stream_slot(const pg_uuid_t *id)
 			pg_atomic_write_u64(&shared->streams[slot->index].events, 0);
 			pg_atomic_write_u64(&shared->streams[slot->index].anomalies, 0);
 		}
-		LWLockRelease(shared->lock);
 	}
 	return slot->index >= 0 ? &shared->streams[slot->index] : NULL;
 }
@@ -455,6 +462,7 @@ publish_pending(void)
 			pg_atomic_fetch_add_u64(&shared->dead_letters[i], pending_dead[i]);
 	if (pending_streams != NULL)
 	{
+		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		hash_seq_init(&status, pending_streams);
 		while ((p = hash_seq_search(&status)) != NULL)
 		{
@@ -473,6 +481,7 @@ publish_pending(void)
 				pg_atomic_fetch_add_u64(&shared->overflow_anomalies, p->anomalies);
 			}
 		}
+		LWLockRelease(shared->lock);
 	}
 	forget_pending();
 }
@@ -490,6 +499,8 @@ xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* a prepared transaction's outcome is not known here: not counted */
 			forget_pending();
 			break;
 		default:
@@ -519,6 +530,14 @@ metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
 
 	if (!start_counting())
 		return;
+	/* allocate here, not at commit, where an error would be fatal */
+	if (slots == NULL || slots_generation != shared->generation)
+	{
+		if (slots != NULL)
+			hash_destroy(slots);
+		slots = uuid_table("driftlock metric slots", sizeof(StreamSlot));
+		slots_generation = shared->generation;
+	}
 	if (pending_streams == NULL)
 		pending_streams = uuid_table("driftlock pending metrics", sizeof(PendingStream));
 	p = hash_search(pending_streams, stream_id, HASH_ENTER, &found);

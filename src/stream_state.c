@@ -132,7 +132,7 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 	pfree(state);
 }
 
-void
+bool
 driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t len,
 						 const cbad_verdict *v, const char *explanation,
 						 const char *topic, int32 partition, int64 offset)
@@ -166,6 +166,7 @@ driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t le
 	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 1;
 }
 
 /*
@@ -226,9 +227,8 @@ driftlock_observe(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(cxt);
 	explanation = driftlock_explanation(det, payload, len, &verdict);
 	MemoryContextSwitchTo(old);
-	if (verdict.is_anomaly)
-		driftlock_anomaly_insert(id, payload, len, &verdict, explanation, NULL, 0, 0);
-	metrics_count_event(id, verdict.is_anomaly);
+	metrics_count_event(id, verdict.is_anomaly &&
+						driftlock_anomaly_insert(id, payload, len, &verdict, explanation, NULL, 0, 0));
 	driftlock_stream_save(id, det);
 	SPI_finish();
 	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, explanation));

@@ -23,9 +23,10 @@ extern void driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det
 
 /*
  * Record an anomaly of the stream; topic NULL for events that did not come
- * from Kafka.  A Kafka message already recorded is not recorded twice.
+ * from Kafka.  A Kafka message already recorded is not recorded twice:
+ * returns whether a row was inserted.
  */
-extern void driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload,
+extern bool driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload,
 									 size_t len, const cbad_verdict *verdict,
 									 const char *explanation, const char *topic,
 									 int32 partition, int64 offset);

@@ -117,8 +117,8 @@ bool		cbad_config_equal(const cbad_config *a, const cbad_config *b);
 
 /*
  * Mask volatile tokens: digits of numbers with 3 or more digits and of
- * timestamps/dates/IP addresses become '0'; hex digits of UUIDs, 0x-numbers
- * and long hex ids become 'x'.  Shape and length are kept (out has len bytes),
+ * timestamps/dates/IP addresses become '0'; hex digits of UUIDs and other
+ * dash-joined hex ids (groups of 4+), 0x-numbers and long hex ids become 'x'.  Shape and length are kept (out has len bytes),
  * so short ids and small counts, which often carry the signal, survive.
  */
 void		cbad_mask(const uint8_t *in, size_t len, uint8_t *out);

@@ -20,7 +20,7 @@ cbad_config_default(cbad_config *cfg)
 	cfg->warmup = 100;
 	cfg->calibration_size = 500;
 	cfg->alpha = 0.01;
-	cfg->learn_threshold = 0.5;
+	cfg->learn_threshold = 0.3;
 	cfg->rebuild_interval = 64;
 	cfg->zstd_level = 3;
 	cfg->mask = true;

@@ -1,7 +1,8 @@
 /*
  * cbad_mask.c -- masking of volatile tokens, and byte entropy
  *
- * Timestamps, long numbers, UUIDs and hex ids are unique per event by design;
+ * Timestamps, long numbers, UUIDs, dash-joined hex ids and hex ids are
+ * unique per event by design;
  * left in, they make every event look a little novel.  Masking keeps each
  * token's shape and length but not its value.  Only digit runs of 3 or more
  * digits are masked on their own: short numbers (event ids, small counts,
@@ -62,6 +63,44 @@ uuid_at(const uint8_t *p, size_t avail)
 }
 
 /*
+ * Length of dash-joined hex groups at p, e.g. a UUID or a request id such as
+ * "d12aa01f-8a96": at least two groups of 4+ hex digits with digits and
+ * letters among them; 0 otherwise.
+ */
+static size_t
+hex_groups_at(const uint8_t *p, size_t avail)
+{
+	size_t		n = 0;
+	int			groups = 0;
+	bool		digit = false,
+				letter = false;
+
+	for (;;)
+	{
+		size_t		start = n;
+
+		while (n < avail && is_hex(p[n]))
+		{
+			digit |= is_digit(p[n]);
+			letter |= is_hex_letter(p[n]);
+			n++;
+		}
+		if (n - start < 4)
+			return 0;
+		groups++;
+		if (n + 1 < avail && p[n] == '-' && is_hex(p[n + 1]))
+		{
+			n++;
+			continue;
+		}
+		break;
+	}
+	if (groups < 2 || !digit || !letter || (n < avail && is_alnum(p[n])))
+		return 0;
+	return n;
+}
+
+/*
  * A numeric compound at p: digit groups joined by one of - : . / T, e.g. a
  * date, a time, a timestamp, an IP address.  Returns its length when it has
  * 3 or more groups, or 2 joined by ':' (hh:mm); 0 otherwise.
@@ -115,7 +154,8 @@ cbad_mask(const uint8_t *in, size_t len, uint8_t *out)
 						letter = false,
 						hex = true;
 
-			if ((n = uuid_at(in + i, len - i)) > 0)
+			if ((n = uuid_at(in + i, len - i)) > 0 ||
+				(n = hex_groups_at(in + i, len - i)) > 0)
 			{
 				for (size_t k = i; k < i + n; k++)
 					if (in[k] != '-')

@@ -171,20 +171,20 @@ normal_checkout(buf *b)
 {
 	long		r = rnd(100);
 
-	put_head(b, "checkout", r < 97 ? "info" : "warn");
+	put_head(b, "checkout", r < 92 ? "info" : "warn");
 	if (r < 40)
 		put(b, ",\"msg\":\"order placed\",\"order_id\":\"ord-%06ld\",\"items\":%ld,\"total_cents\":%ld,\"currency\":\"%s\"",
 			rnd(1000000), rnd_range(1, 6), rnd_range(499, 25999), PICK(currencies));
 	else if (r < 75)
 		put(b, ",\"msg\":\"cart updated\",\"cart_id\":\"c-%05ld\",\"items\":%ld",
 			rnd(100000), rnd_range(1, 9));
-	else if (r < 97)
+	else if (r < 92)
 		put(b, ",\"msg\":\"order confirmation email queued\",\"order_id\":\"ord-%06ld\"",
 			rnd(1000000));
 	else
 		put(b, ",\"msg\":\"inventory reservation slow\",\"sku\":\"SKU-%05ld\"", rnd(100000));
 	put(b, ",\"user_id\":\"u%05ld\",\"latency_ms\":%ld,\"status\":%d,\"host\":\"checkout-%ld.%s\"}",
-		rnd(50000), latency(r < 97 ? 60 : 900), 200, rnd_range(1, 4), PICK(regions));
+		rnd(50000), latency(r < 92 ? 60 : 900), 200, rnd_range(1, 4), PICK(regions));
 }
 
 static void
