@@ -38,30 +38,6 @@ is_hex_letter(uint8_t c)
 	return (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* Length of a UUID (8-4-4-4-12 hex digits) at p, or 0. */
-static size_t
-uuid_at(const uint8_t *p, size_t avail)
-{
-	static const int groups[5] = {8, 4, 4, 4, 12};
-	size_t		n = 0;
-
-	for (int g = 0; g < 5; g++)
-	{
-		if (g > 0)
-		{
-			if (n >= avail || p[n] != '-')
-				return 0;
-			n++;
-		}
-		for (int k = 0; k < groups[g]; k++, n++)
-			if (n >= avail || !is_hex(p[n]))
-				return 0;
-	}
-	if (n < avail && is_alnum(p[n]))
-		return 0;
-	return n;
-}
-
 /*
  * Length of dash-joined hex groups at p, e.g. a UUID or a request id such as
  * "d12aa01f-8a96": at least two groups of 4+ hex digits with digits and
@@ -154,8 +130,8 @@ cbad_mask(const uint8_t *in, size_t len, uint8_t *out)
 						letter = false,
 						hex = true;
 
-			if ((n = uuid_at(in + i, len - i)) > 0 ||
-				(n = hex_groups_at(in + i, len - i)) > 0)
+			/* UUIDs and request ids such as d12aa01f-8a96 */
+			if ((n = hex_groups_at(in + i, len - i)) > 0)
 			{
 				for (size_t k = i; k < i + n; k++)
 					if (in[k] != '-')
