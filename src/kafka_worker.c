@@ -13,7 +13,9 @@
  * at the stored offsets, so after a crash at any point the uncommitted batch
  * is simply processed again, by a deterministic detector starting from the
  * state saved with those offsets.  A batch that fails is rolled back and
- * retried from the stored offsets, with backoff.
+ * retried from the stored offsets, with backoff; after three failures in a
+ * row it is retried one message per transaction, and a message that fails
+ * on its own becomes a dead letter (insert_failed or detector_error).
  *
  * The batches commit with synchronous_commit = off: waiting for a WAL flush
  * per batch made the worker wait more than it worked.  A crash may then lose
@@ -65,6 +67,8 @@ PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
 /* Retry delays after a failed batch. */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
+/* After this many failures in a row, a batch is retried message by message. */
+#define ISOLATE_AFTER_FAILURES 3
 
 static volatile sig_atomic_t got_sigterm = false;
 static int	worker_id = 0;
@@ -338,6 +342,12 @@ dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detai
 					  msg->payload, msg->payload ? msg->len : 0);
 }
 
+/*
+ * What a message was doing when it failed, for the reason of its dead
+ * letter when batches are retried message by message.
+ */
+static const char *failing_step = "insert_failed";
+
 /* One message: a dead letter, nothing, or an anomaly; never an error for bad input. */
 static void
 process_message(const rd_kafka_message_t *msg)
@@ -375,6 +385,7 @@ process_message(const rd_kafka_message_t *msg)
 		dead_letter(msg, "unknown_stream", detail);
 		return;
 	}
+	failing_step = "detector_error";
 	det = detector_cache_get(&stream_id, &cfg);
 	/*
 	 * A failed update may leave the detector half changed, so it must not be
@@ -384,6 +395,7 @@ process_message(const rd_kafka_message_t *msg)
 	status = cbad_detector_observe(det, payload, len, &verdict);
 	if (status != CBAD_OK)
 		driftlock_report_status(status, "scoring a Kafka message");
+	failing_step = "insert_failed";
 	metrics_count_event(&stream_id,
 						verdict.is_anomaly &&
 						driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
@@ -391,15 +403,15 @@ process_message(const rd_kafka_message_t *msg)
 												 rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset));
 }
 
-/*
- * Process the batch in one transaction.  Returns the next offsets to tell
- * Kafka (the caller destroys the list).
- */
 static MemoryContext message_cxt = NULL;
 static rd_kafka_topic_partition_list_t *batch_next = NULL;
 
+/*
+ * Process batch[from..to) in one transaction.  Returns the next offsets to
+ * tell Kafka (the caller destroys the list).
+ */
 static rd_kafka_topic_partition_list_t *
-process_batch(void)
+process_batch(int from, int to)
 {
 	rd_kafka_topic_partition_list_t *next;
 	char		activity[300];
@@ -413,7 +425,7 @@ process_batch(void)
 											ALLOCSET_DEFAULT_SIZES);
 
 	snprintf(activity, sizeof(activity), "processing %d messages from topic %s",
-			 batch_len, driftlock_kafka_topic);
+			 to - from, driftlock_kafka_topic);
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	SetCurrentStatementStartTimestamp();
@@ -422,7 +434,7 @@ process_batch(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	message_forget_streams();
 
-	for (int i = 0; i < batch_len; i++)
+	for (int i = from; i < to; i++)
 	{
 		const rd_kafka_message_t *msg = batch[i];
 		const char *topic = rd_kafka_topic_name(msg->rkt);
@@ -432,6 +444,7 @@ process_batch(void)
 		CHECK_FOR_INTERRUPTS();
 		/* what one message allocates goes with it, whatever the batch size */
 		old = MemoryContextSwitchTo(message_cxt);
+		failing_step = "insert_failed";
 		process_message(msg);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(message_cxt);
@@ -451,6 +464,77 @@ process_batch(void)
 	pgstat_report_stat(false);
 	batch_next = NULL;			/* the caller destroys it */
 	return next;
+}
+
+/*
+ * A message that fails even alone becomes a dead letter, with the error, in
+ * a transaction of its own that also moves its partition's offset past it:
+ * one poisonous message (a trigger that rejects its anomaly row, a damaged
+ * saved state) must not hold up everything behind it.  If even that fails,
+ * the error goes up and the batch is retried later.
+ */
+static rd_kafka_topic_partition_list_t *
+dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData *edata)
+{
+	rd_kafka_topic_partition_list_t *next = rd_kafka_topic_partition_list_new(1);
+	char	   *detail = psprintf("Processing this message failed even on its own: %s%s%s",
+								  edata->message ? edata->message : "unknown error",
+								  edata->detail ? " " : "", edata->detail ? edata->detail : "");
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	dead_letter(msg, reason, detail);
+	batch_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
+					  msg->partition, msg->offset + 1);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	rd_kafka_topic_partition_list_add(next, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
+		msg->offset + 1;
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d set message %s[%d]@%lld aside as a dead letter (%s)",
+					worker_id, rd_kafka_topic_name(msg->rkt), msg->partition,
+					(long long) msg->offset, reason)));
+	return next;
+}
+
+/* Message i alone in a transaction; a dead letter if it fails. */
+static void
+process_alone(const int i)
+{
+	rd_kafka_topic_partition_list_t *volatile next = NULL;
+
+	PG_TRY();
+	{
+		next = process_batch(i, i + 1);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		const char *reason = failing_step;
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		detector_cache_reset();
+		message_forget_streams();
+		next = dead_letter_failed(batch[i], reason, edata);
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	kafka_offsets_committed(next, XactLastCommitEnd);
+	rd_kafka_topic_partition_list_destroy(next);
+}
+
+/* Retry the batch one message per transaction (see dead_letter_failed). */
+static void
+process_isolated(void)
+{
+	for (int i = 0; i < batch_len; i++)
+		process_alone(i);
 }
 
 /* After a commit: duration, cache use and lag of the batch's partitions. */
@@ -493,6 +577,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 	static bool waiting_logged = false;
 	static bool consumer_broken = false;
 	static long backoff_ms = 0;
+	static int	failures = 0;
 	char		activity[300];
 
 	worker_id = DatumGetInt32(main_arg);
@@ -590,14 +675,25 @@ driftlock_kafka_worker_main(Datum main_arg)
 
 		PG_TRY();
 		{
-			rd_kafka_topic_partition_list_t *next = process_batch();
+			if (failures >= ISOLATE_AFTER_FAILURES)
+			{
+				ereport(LOG,
+						(errmsg("driftlock kafka worker %d retrying a batch of %d messages one by one after %d failures",
+								worker_id, batch_len, failures)));
+				process_isolated();
+			}
+			else
+			{
+				rd_kafka_topic_partition_list_t *next = process_batch(0, batch_len);
 
-			kafka_offsets_committed(next, XactLastCommitEnd);
-			publish_batch_metrics(rk, next);
-			rd_kafka_topic_partition_list_destroy(next);
+				kafka_offsets_committed(next, XactLastCommitEnd);
+				publish_batch_metrics(rk, next);
+				rd_kafka_topic_partition_list_destroy(next);
+			}
 			drop_batch();
 			detector_cache_trim(driftlock_detector_cache_size);
 			backoff_ms = 0;
+			failures = 0;
 		}
 		PG_CATCH();
 		{
@@ -609,6 +705,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 			drop_batch();
 			detector_cache_reset();
 			message_forget_streams();
+			failures++;
 			backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
 			ereport(LOG,
 					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the stored offsets",
