@@ -9,9 +9,10 @@
  * notices a reset through the generation number.
  *
  * Counts that describe rows (events, anomalies, dead letters) are collected
- * per transaction and published when it commits, so that the counters equal
- * the rows in driftlock.anomalies and driftlock.dead_letters; a batch that
- * rolls back counts nothing.  With driftlock.metrics_save the counters are
+ * per transaction (and subtransaction) and published when it commits, so
+ * that the counters equal the rows in driftlock.anomalies and
+ * driftlock.dead_letters; a batch or a savepoint that rolls back counts
+ * nothing.  With driftlock.metrics_save the counters are
  * written to pg_stat/driftlock.stat at a clean shutdown and read back at
  * start, like pg_stat_statements.  A crash restart starts from zero.
  */
@@ -363,9 +364,21 @@ metrics_init(void)
  * Counting, published at commit
  * ------------------------------------------------------------------------ */
 
+/*
+ * Counts wait, per stream and per subtransaction level, for the transaction
+ * to end: a rolled-back savepoint takes its counts with it.
+ */
+#define PENDING_LEVELS 32		/* deeper subtransactions count as level 31 */
+
+typedef struct PendingKey
+{
+	pg_uuid_t	id;
+	int			level;
+} PendingKey;
+
 typedef struct PendingStream
 {
-	pg_uuid_t	id;				/* hash key */
+	PendingKey	key;			/* hash key */
 	uint64		events;
 	uint64		anomalies;
 } PendingStream;
@@ -377,7 +390,7 @@ typedef struct StreamSlot
 } StreamSlot;
 
 static HTAB *pending_streams = NULL;
-static uint64 pending_dead[METRICS_REASONS];
+static uint64 pending_dead[PENDING_LEVELS][METRICS_REASONS];
 static bool pending_any = false;
 static bool callback_registered = false;
 
@@ -457,16 +470,17 @@ publish_pending(void)
 	HASH_SEQ_STATUS status;
 	PendingStream *p;
 
-	for (int i = 0; i < METRICS_REASONS; i++)
-		if (pending_dead[i])
-			pg_atomic_fetch_add_u64(&shared->dead_letters[i], pending_dead[i]);
+	for (int l = 0; l < PENDING_LEVELS; l++)
+		for (int i = 0; i < METRICS_REASONS; i++)
+			if (pending_dead[l][i])
+				pg_atomic_fetch_add_u64(&shared->dead_letters[i], pending_dead[l][i]);
 	if (pending_streams != NULL)
 	{
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 		hash_seq_init(&status, pending_streams);
 		while ((p = hash_seq_search(&status)) != NULL)
 		{
-			StreamCounters *s = stream_slot(&p->id);
+			StreamCounters *s = stream_slot(&p->key.id);
 
 			pg_atomic_fetch_add_u64(&shared->events, p->events);
 			pg_atomic_fetch_add_u64(&shared->anomalies, p->anomalies);
@@ -508,6 +522,72 @@ xact_callback(XactEvent event, void *arg)
 	}
 }
 
+static int
+current_level(void)
+{
+	return Min(GetCurrentTransactionNestLevel(), PENDING_LEVELS - 1);
+}
+
+/*
+ * A subtransaction ends: its counts (level >= its own) are dropped if it
+ * aborts, or become its parent's if it commits.
+ */
+static void
+subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+	HASH_SEQ_STATUS status;
+	PendingStream *p;
+	List	   *taken = NIL;
+	ListCell   *lc;
+
+	if (!pending_any || (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB))
+		return;
+	if (GetCurrentTransactionNestLevel() >= PENDING_LEVELS)
+		return;					/* too deep to tell apart: left with the deepest */
+	level = GetCurrentTransactionNestLevel();
+	for (int l = level; l < PENDING_LEVELS; l++)
+		for (int i = 0; i < METRICS_REASONS; i++)
+		{
+			if (event == SUBXACT_EVENT_COMMIT_SUB)
+				pending_dead[level - 1][i] += pending_dead[l][i];
+			pending_dead[l][i] = 0;
+		}
+	if (pending_streams == NULL)
+		return;
+
+	/* take this level's entries out (removing the current one is allowed) */
+	hash_seq_init(&status, pending_streams);
+	while ((p = hash_seq_search(&status)) != NULL)
+	{
+		if (p->key.level < level)
+			continue;
+		if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			PendingStream *copy = palloc(sizeof(PendingStream));
+
+			*copy = *p;
+			taken = lappend(taken, copy);
+		}
+		hash_search(pending_streams, &p->key, HASH_REMOVE, NULL);
+	}
+	/* and give them to the parent */
+	foreach(lc, taken)
+	{
+		PendingStream *copy = lfirst(lc);
+		bool		found;
+
+		copy->key.level = level - 1;
+		p = hash_search(pending_streams, &copy->key, HASH_ENTER, &found);
+		if (!found)
+			p->events = p->anomalies = 0;
+		p->events += copy->events;
+		p->anomalies += copy->anomalies;
+	}
+	list_free_deep(taken);
+}
+
 static bool
 start_counting(void)
 {
@@ -516,6 +596,7 @@ start_counting(void)
 	if (!callback_registered)
 	{
 		RegisterXactCallback(xact_callback, NULL);
+		RegisterSubXactCallback(subxact_callback, NULL);
 		callback_registered = true;
 	}
 	pending_any = true;
@@ -526,6 +607,7 @@ void
 metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
 {
 	PendingStream *p;
+	PendingKey	key;
 	bool		found;
 
 	if (!start_counting())
@@ -539,8 +621,20 @@ metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
 		slots_generation = shared->generation;
 	}
 	if (pending_streams == NULL)
-		pending_streams = uuid_table("driftlock pending metrics", sizeof(PendingStream));
-	p = hash_search(pending_streams, stream_id, HASH_ENTER, &found);
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(PendingKey);
+		ctl.entrysize = sizeof(PendingStream);
+		ctl.hcxt = TopMemoryContext;
+		pending_streams = hash_create("driftlock pending metrics", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	key.id = *stream_id;
+	key.level = current_level();
+	p = hash_search(pending_streams, &key, HASH_ENTER, &found);
 	if (!found)
 		p->events = p->anomalies = 0;
 	p->events++;
@@ -554,7 +648,7 @@ metrics_count_dead_letter(const char *reason)
 		return;
 	for (int i = 0; i < METRICS_REASONS; i++)
 		if (strcmp(reason, metrics_reasons[i]) == 0)
-			pending_dead[i]++;
+			pending_dead[current_level()][i]++;
 }
 
 void
