@@ -85,9 +85,16 @@ install_dependencies() {
 		printf '#!/bin/sh\n# test/run_all.sh: no service starts during its apt-get install\nexit 101\n' >"$policy" &&
 			chmod 0755 "$policy" && own_policy=1
 	fi
-	apt-get update -qq &&
-		apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
-	rc=$?
+	# a mirror hiccup should not fail the whole run: try up to three times
+	local attempt
+	for attempt in 1 2 3; do
+		apt-get update -qq &&
+			apt-get install -y -qq -o Dpkg::Use-Pty=0 "${missing[@]}" >/dev/null
+		rc=$?
+		[ "$rc" -eq 0 ] && break
+		echo "apt-get failed (attempt $attempt of 3)" >&2
+		sleep $((attempt * 10))
+	done
 	if [ "$own_policy" -eq 1 ]; then
 		rm -f "$policy"
 	fi
