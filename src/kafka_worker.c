@@ -118,23 +118,34 @@ handle_sigterm(SIGNAL_ARGS)
 	errno = save_errno;
 }
 
+/* Set a partition's offset in a list, adding the partition when missing. */
+static void
+set_partition_offset(rd_kafka_topic_partition_list_t *list, const char *topic,
+					 int32 partition, int64 offset)
+{
+	rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(list, topic, partition);
+
+	if (p == NULL)
+		p = rd_kafka_topic_partition_list_add(list, topic, partition);
+	p->offset = offset;
+}
+
+/* Copy the offsets of src into *dst (created when NULL). */
+static void
+merge_offsets(rd_kafka_topic_partition_list_t **dst, const rd_kafka_topic_partition_list_t *src)
+{
+	if (*dst == NULL)
+		*dst = rd_kafka_topic_partition_list_new(src->cnt);
+	for (int i = 0; i < src->cnt; i++)
+		set_partition_offset(*dst, src->elems[i].topic, src->elems[i].partition,
+							 src->elems[i].offset);
+}
+
 /* Remember a committed batch's next offsets for Kafka. */
 static void
 kafka_offsets_committed(rd_kafka_topic_partition_list_t *batch_next, XLogRecPtr lsn)
 {
-	if (next_offsets == NULL)
-		next_offsets = rd_kafka_topic_partition_list_new(batch_next->cnt);
-	for (int i = 0; i < batch_next->cnt; i++)
-	{
-		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(next_offsets,
-																		  batch_next->elems[i].topic,
-																		  batch_next->elems[i].partition);
-
-		if (p == NULL)
-			p = rd_kafka_topic_partition_list_add(next_offsets, batch_next->elems[i].topic,
-												  batch_next->elems[i].partition);
-		p->offset = batch_next->elems[i].offset;
-	}
+	merge_offsets(&next_offsets, batch_next);
 	next_lsn = lsn;
 }
 
@@ -195,17 +206,7 @@ static TimestampTz lag_refreshed = 0;
 static void
 on_assign(const rd_kafka_topic_partition_list_t *parts)
 {
-	if (owned == NULL)
-		owned = rd_kafka_topic_partition_list_new(parts->cnt);
-	for (int i = 0; i < parts->cnt; i++)
-	{
-		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(owned, parts->elems[i].topic,
-																		  parts->elems[i].partition);
-
-		if (p == NULL)
-			p = rd_kafka_topic_partition_list_add(owned, parts->elems[i].topic, parts->elems[i].partition);
-		p->offset = parts->elems[i].offset;
-	}
+	merge_offsets(&owned, parts);
 	lag_refreshed = 0;
 }
 
@@ -437,8 +438,6 @@ process_batch(int from, int to)
 	for (int i = from; i < to; i++)
 	{
 		const rd_kafka_message_t *msg = batch[i];
-		const char *topic = rd_kafka_topic_name(msg->rkt);
-		rd_kafka_topic_partition_t *p;
 		MemoryContext old;
 
 		CHECK_FOR_INTERRUPTS();
@@ -448,10 +447,7 @@ process_batch(int from, int to)
 		process_message(msg);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(message_cxt);
-		p = rd_kafka_topic_partition_list_find(next, topic, msg->partition);
-		if (p == NULL)
-			p = rd_kafka_topic_partition_list_add(next, topic, msg->partition);
-		p->offset = msg->offset + 1;
+		set_partition_offset(next, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
 	}
 	detector_cache_save_changed();
 	for (int i = 0; i < next->cnt; i++)
@@ -491,8 +487,7 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	rd_kafka_topic_partition_list_add(next, rd_kafka_topic_name(msg->rkt), msg->partition)->offset =
-		msg->offset + 1;
+	set_partition_offset(next, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d set message %s[%d]@%lld aside as a dead letter (%s)",
 					worker_id, rd_kafka_topic_name(msg->rkt), msg->partition,
@@ -554,17 +549,7 @@ publish_batch_metrics(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *next)
 	published_hits = cs.hits;
 	published_misses = cs.misses;
 	metrics_detectors_active(worker_id, cs.entries);
-	if (owned == NULL)
-		owned = rd_kafka_topic_partition_list_new(next->cnt);
-	for (int i = 0; i < next->cnt; i++)
-	{
-		rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(owned, next->elems[i].topic,
-																		  next->elems[i].partition);
-
-		if (p == NULL)
-			p = rd_kafka_topic_partition_list_add(owned, next->elems[i].topic, next->elems[i].partition);
-		p->offset = next->elems[i].offset;
-	}
+	merge_offsets(&owned, next);
 	refresh_lag(rk, true);
 }
 

@@ -411,6 +411,27 @@ uuid_table(const char *name, Size entrysize)
 }
 
 /*
+ * Whether the table of slots is there for the current generation: a reset
+ * makes it stale.  create builds it (which may raise an error), otherwise
+ * a stale table is only dropped.
+ */
+static bool
+current_slots(bool create)
+{
+	if (slots != NULL && slots_generation != shared->generation)
+	{
+		hash_destroy(slots);
+		slots = NULL;
+	}
+	if (slots == NULL && create)
+	{
+		slots = uuid_table("driftlock metric slots", sizeof(StreamSlot));
+		slots_generation = shared->generation;
+	}
+	return slots != NULL;
+}
+
+/*
  * The stream's counters in shared memory, or NULL when the table is full
  * (or memory is short).  Called with the lock held exclusively, so that a
  * reset cannot happen between finding the slot and adding to it.  Never
@@ -422,14 +443,7 @@ stream_slot(const pg_uuid_t *id)
 	StreamSlot *slot;
 	bool		found;
 
-	if (slots == NULL || slots_generation != shared->generation)
-	{
-		if (slots != NULL)
-			hash_destroy(slots);
-		slots = NULL;
-		slots_generation = shared->generation;
-	}
-	if (slots == NULL)
+	if (!current_slots(false))
 		return NULL;
 	slot = hash_search(slots, id, HASH_ENTER_NULL, &found);
 	if (slot == NULL)
@@ -613,13 +627,7 @@ metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
 	if (!start_counting())
 		return;
 	/* allocate here, not at commit, where an error would be fatal */
-	if (slots == NULL || slots_generation != shared->generation)
-	{
-		if (slots != NULL)
-			hash_destroy(slots);
-		slots = uuid_table("driftlock metric slots", sizeof(StreamSlot));
-		slots_generation = shared->generation;
-	}
+	current_slots(true);
 	if (pending_streams == NULL)
 	{
 		HASHCTL		ctl;
