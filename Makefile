@@ -68,7 +68,7 @@ UNIT_HELPERS = $(sort $(filter-out $(UNIT_SRCS),$(wildcard test/unit/*.c)))
 UNIT_BINS  = $(UNIT_SRCS:.c=)
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
-TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer
+TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw
 
 .PHONY: unit bench-build tools prove
 
@@ -100,6 +100,9 @@ test/tools/mock_kafka: test/tools/mock_kafka.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 test/tools/demo_producer: test/tools/demo_producer.c
+	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
+test/tools/produce_raw: test/tools/produce_raw.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 # TAP tests.  PGXS's prove_installcheck supplies PATH, PG_REGRESS, TESTDIR and

@@ -442,4 +442,155 @@ sub count_log_matches
 	return $n;
 }
 
+
+# ---------------------------------------------------------------------------
+# The bad-input corpus (test/corpus/bad_input/cases.txt, format in its
+# README.md) and test/tools/produce_raw, which sends any bytes.
+#
+#   my @cases = load_corpus(source_dir() . '/test/corpus/bad_input/cases.txt');
+#   my @offsets = produce_raw($kafka, 'bad', 0, \@cases);   # one per case
+# ---------------------------------------------------------------------------
+push @EXPORT_OK, qw(load_corpus produce_raw);
+
+# Decode one quoted token's body: \\ \" \n \r \t \xNN
+sub _corpus_unescape
+{
+	my ($s, $where) = @_;
+	my %simple = ('\\' => '\\', '"' => '"', n => "\n", r => "\r", t => "\t");
+	$s =~ s{\\(x([0-9A-Fa-f]{2})|.)}{
+		defined $2 ? chr(hex $2)
+		  : exists $simple{$1} ? $simple{$1}
+		  : die "$where: unknown escape \\$1\n"
+	}ge;
+	return $s;
+}
+
+# A value: "null", or tokens "..." and N*"..." concatenated
+sub _corpus_value
+{
+	my ($text, $where) = @_;
+	return undef if $text eq 'null';
+	my $value = '';
+	while ($text =~ /\G\s*(?:(\d+)\*)?"((?:[^"\\]|\\.)*)"/gc)
+	{
+		$value .= _corpus_unescape($2, $where) x ($1 // 1);
+	}
+	die "$where: cannot read the value at \"" . substr($text, pos($text) // 0) . "\"\n"
+	  unless (pos($text) // 0) == length($text) || substr($text, pos($text)) =~ /^\s*$/;
+	return $value;
+}
+
+# Read the corpus: a list of { name, headers => [[name, value]], payload,
+# expect => 'event'|'dead', stream or reason, detail, size }.  Dies on any
+# mistake in the file, so a broken case cannot pass unnoticed.
+sub load_corpus
+{
+	my ($file) = @_;
+	open my $fh, '<:raw', $file or die "cannot read $file: $!\n";
+	my (@cases, %seen);
+	while (my $line = <$fh>)
+	{
+		chomp $line;
+		next if $line =~ /^\s*(#|$)/;
+		my $where = "$file:$.";
+		my ($kw, $rest) = $line =~ /^(\S+)\s*(.*)$/;
+		if ($kw eq 'case')
+		{
+			die "$where: case $rest appears twice\n" if $seen{$rest}++;
+			push @cases, { name => $rest, headers => [] };
+			next;
+		}
+		die "$where: \"$kw\" before the first case\n" unless @cases;
+		my $c = $cases[-1];
+		if ($kw eq 'header')
+		{
+			my ($name, $value) = $rest =~ /^("(?:[^"\\]|\\.)*")\s+(.*)$/
+			  or die "$where: header needs a quoted name and a value\n";
+			push @{ $c->{headers} }, [ _corpus_value($name, $where), _corpus_value($value, $where) ];
+		}
+		elsif ($kw eq 'repeat-header')
+		{
+			die "$where: repeat-header needs a count and a header before it\n"
+			  unless $rest =~ /^\d+$/ && @{ $c->{headers} };
+			push @{ $c->{headers} }, ($c->{headers}[-1]) x ($rest - 1);
+		}
+		elsif ($kw eq 'payload')
+		{
+			$c->{payload} = _corpus_value($rest, $where);
+			$c->{has_payload} = 1;
+		}
+		elsif ($kw eq 'size')
+		{
+			$c->{size} = $rest;
+		}
+		elsif ($kw eq 'expect')
+		{
+			if ($rest =~ /^event\s+(.*)$/)
+			{
+				@$c{qw(expect stream)} = ('event', _corpus_value($1, $where));
+			}
+			elsif ($rest =~ /^dead\s+([a-z_]+)$/)
+			{
+				@$c{qw(expect reason)} = ('dead', $1);
+			}
+			else
+			{
+				die "$where: expect event \"stream\" or expect dead reason\n";
+			}
+		}
+		elsif ($kw eq 'detail')
+		{
+			$c->{detail} = _corpus_value($rest, $where);
+		}
+		else
+		{
+			die "$where: unknown keyword $kw\n";
+		}
+	}
+	close $fh;
+	for my $c (@cases)
+	{
+		die "$file: case $c->{name} has no payload line\n" unless $c->{has_payload};
+		die "$file: case $c->{name} has no expect line\n" unless $c->{expect};
+		die "$file: case $c->{name} is " . length($c->{payload} // '') . " bytes, not $c->{size}\n"
+		  if defined $c->{size} && length($c->{payload} // '') != $c->{size};
+	}
+	return @cases;
+}
+
+# Produce the cases (load_corpus) in order to one partition with
+# test/tools/produce_raw; returns their offsets.
+sub produce_raw
+{
+	my ($kafka, $topic, $partition, $cases) = @_;
+	my $bin = source_dir() . '/test/tools/produce_raw';
+	die "$bin not found: run \"make tools\"\n" unless -x $bin;
+	my $in = '';
+	for my $c (@$cases)
+	{
+		my $len = sub { defined $_[0] ? length $_[0] : -1 };
+		$in .= sprintf("message %d %d\n", scalar @{ $c->{headers} }, $len->($c->{payload}));
+		for my $h (@{ $c->{headers} })
+		{
+			$in .= sprintf("header %d %d\n", length $h->[0], $len->($h->[1]));
+			$in .= $h->[0] . ($h->[1] // '');
+		}
+		$in .= $c->{payload} // '';
+	}
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $bin, '--brokers', $kafka->bootstrap, '--topic', $topic,
+			'--partition', $partition ], '<', \$in, '>', \$out, '2>', \$err,
+		IPC::Run::timeout(120))
+	  or die "produce_raw failed: $err\n";
+	my @offsets;
+	for my $line (split /\n/, $out)
+	{
+		my ($i, $p, $off) = split / /, $line;
+		$offsets[$i] = $off;
+	}
+	die "produce_raw delivered " . scalar(@offsets) . " of " . scalar(@$cases) . " messages\n"
+	  unless @offsets == @$cases;
+	return @offsets;
+}
+
 1;
