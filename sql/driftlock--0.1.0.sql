@@ -169,34 +169,6 @@ SELECT pg_catalog.pg_extension_config_dump('driftlock.dead_letters_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('driftlock.kafka_offsets', '');
 SELECT pg_catalog.pg_extension_config_dump('driftlock.stream_state', '');
 
--- ---------------------------------------------------------------------------
--- Privileges
---
--- Ordinary roles may call the detection functions and read the stream list
--- (id, name, config, created_at).  They cannot change streams, nor read
--- anomalies, dead letters, offsets or detector state, which hold event
--- payloads.  Members of driftlock_admin manage streams and read everything.
--- The role is cluster-wide: it is created if missing and is not dropped by
--- DROP EXTENSION.
--- ---------------------------------------------------------------------------
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'driftlock_admin') THEN
-        CREATE ROLE driftlock_admin NOLOGIN;
-    END IF;
-END
-$$;
-
-REVOKE ALL ON ALL TABLES IN SCHEMA driftlock FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA driftlock FROM PUBLIC;
-GRANT USAGE ON SCHEMA driftlock TO PUBLIC;
-GRANT SELECT (id, name, config, created_at) ON driftlock.streams TO PUBLIC;
-GRANT USAGE ON SCHEMA driftlock TO driftlock_admin;
--- Not ALL: TRIGGER would let an admin run code as the Kafka worker, which
--- connects as the bootstrap superuser.
-GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON ALL TABLES IN SCHEMA driftlock TO driftlock_admin;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA driftlock TO driftlock_admin;
-
 -- ==== detector types and functions ====
 
 -- The verdict the detector gives one event (see docs/detector.md).
@@ -287,10 +259,6 @@ LANGUAGE C VOLATILE STRICT;
 CREATE FUNCTION driftlock_observe(stream_id uuid, payload jsonb)
 RETURNS driftlock.verdict AS 'MODULE_PATHNAME', 'driftlock_observe'
 LANGUAGE C VOLATILE STRICT;
-REVOKE ALL ON FUNCTION driftlock_observe(uuid, text), driftlock_observe(uuid, bytea),
-    driftlock_observe(uuid, jsonb) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION driftlock_observe(uuid, text), driftlock_observe(uuid, bytea),
-    driftlock_observe(uuid, jsonb) TO driftlock_admin;
 
 -- driftlock_compare(baseline, window): NCD and novelty of two sets of events
 -- and a seeded permutation test of the novelty.
@@ -322,7 +290,6 @@ LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW driftlock.metrics AS SELECT * FROM driftlock_metrics();
 COMMENT ON VIEW driftlock.metrics IS 'driftlock counters: one row per metric, stream and label set';
-GRANT SELECT ON driftlock.metrics TO PUBLIC;
 
 CREATE FUNCTION driftlock_prometheus() RETURNS text
 AS 'MODULE_PATHNAME', 'driftlock_prometheus'
@@ -333,5 +300,104 @@ CREATE FUNCTION driftlock_metrics_reset() RETURNS void
 AS 'MODULE_PATHNAME', 'driftlock_metrics_reset'
 LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION driftlock_metrics_reset() IS 'Zero the driftlock counters and set their reset time';
-REVOKE ALL ON FUNCTION driftlock_metrics_reset() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION driftlock_metrics_reset() TO driftlock_admin;
+
+-- ==== privileges ====
+--
+-- Ordinary roles (PUBLIC) may call the detection functions and read the
+-- stream list (id, name, config, created_at) and the metrics.  They cannot
+-- change streams, nor read anomalies, dead letters, offsets or detector
+-- state, which hold event payloads.  Members of driftlock_admin manage
+-- streams, read and write every table, observe events and reset the
+-- metrics.  The role is cluster-wide: it is created if missing and is not
+-- dropped by DROP EXTENSION.
+--
+-- Every privilege is granted explicitly below, after taking away whatever
+-- the installing role's default privileges (ALTER DEFAULT PRIVILEGES) gave
+-- the new objects: a common "GRANT SELECT ON TABLES TO reporting" would
+-- otherwise let that role read event payloads, and "REVOKE EXECUTE ON
+-- FUNCTIONS FROM PUBLIC" would take the detection functions from ordinary
+-- roles.  So this section comes last, once every object exists.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'driftlock_admin') THEN
+        CREATE ROLE driftlock_admin NOLOGIN;
+    END IF;
+END
+$$;
+
+-- Every privilege on the extension's objects held by a role other than the
+-- object's owner goes, those PostgreSQL gives by default (EXECUTE on
+-- functions and USAGE on types to PUBLIC) included.
+DO $$
+DECLARE
+    stmt text;
+BEGIN
+    FOR stmt IN
+        SELECT DISTINCT pg_catalog.format('REVOKE ALL ON %s %s FROM %s CASCADE', o.kind, o.name,
+                   CASE WHEN a.grantee = 0 THEN 'PUBLIC'
+                        ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)
+        FROM (
+            SELECT 'SCHEMA' AS kind, pg_catalog.quote_ident(n.nspname) AS name, n.nspowner AS owner,
+                   coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner)) AS acl, d.refobjid
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_namespace n ON n.oid = d.objid
+            WHERE d.classid = 'pg_catalog.pg_namespace'::pg_catalog.regclass AND d.deptype = 'e'
+            UNION ALL
+            SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+                   c.oid::pg_catalog.regclass::text, c.relowner, c.relacl, d.refobjid
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_class c ON c.oid = d.objid
+            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'e'
+            UNION ALL
+            SELECT 'FUNCTION', p.oid::pg_catalog.regprocedure::text, p.proowner,
+                   coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner)), d.refobjid
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_proc p ON p.oid = d.objid
+            WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.deptype = 'e'
+            UNION ALL
+            SELECT 'TYPE', t.oid::pg_catalog.regtype::text, t.typowner,
+                   coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner)), d.refobjid
+            FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_type t ON t.oid = d.objid
+            WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'e'
+        ) o
+        CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
+        WHERE o.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'driftlock')
+          AND a.grantee <> o.owner
+    LOOP
+        EXECUTE stmt;
+    END LOOP;
+END
+$$;
+
+-- Then exactly these.  Functions not named here (driftlock_observe,
+-- driftlock_metrics_reset, and the aggregate's support functions, which the
+-- aggregate calls with its owner's rights) are their owner's alone.
+GRANT USAGE ON SCHEMA driftlock TO PUBLIC;
+GRANT USAGE ON TYPE driftlock.verdict TO PUBLIC;
+GRANT SELECT (id, name, config, created_at) ON driftlock.streams TO PUBLIC;
+GRANT SELECT ON driftlock.metrics TO PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    driftlock_config_check(jsonb),
+    driftlock_detect(text), driftlock_detect(text, jsonb),
+    driftlock_detect(bytea), driftlock_detect(bytea, jsonb),
+    driftlock_detect(jsonb), driftlock_detect(jsonb, jsonb),
+    driftlock_score(text[], text, jsonb),
+    driftlock_score(uuid, text), driftlock_score(uuid, bytea), driftlock_score(uuid, jsonb),
+    driftlock_compare(text[], text[], integer, bigint),
+    driftlock_metrics(), driftlock_prometheus()
+    TO PUBLIC;
+
+GRANT USAGE ON SCHEMA driftlock TO driftlock_admin;
+-- Not ALL: TRIGGER would let an admin run code as the Kafka worker, which
+-- connects as the bootstrap superuser.
+GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE ON
+    driftlock.streams, driftlock.anomalies, driftlock.dead_letters,
+    driftlock.kafka_offsets, driftlock.stream_state
+    TO driftlock_admin;
+GRANT USAGE, SELECT, UPDATE ON SEQUENCE driftlock.anomalies_id_seq, driftlock.dead_letters_id_seq
+    TO driftlock_admin;
+GRANT EXECUTE ON FUNCTION
+    driftlock_observe(uuid, text), driftlock_observe(uuid, bytea), driftlock_observe(uuid, jsonb),
+    driftlock_metrics_reset()
+    TO driftlock_admin;

@@ -22,11 +22,15 @@
 
 #include <string.h>
 
+#include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
 #include "driftlock.h"
 #include "guc.h"
+#include "message/kafka_properties.h"
 
 bool		driftlock_kafka_enabled = false;
 char	   *driftlock_kafka_brokers = NULL;
@@ -43,6 +47,39 @@ int			driftlock_metrics_max_streams = 1000;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
 char	   *driftlock_kafka_properties = NULL;
+
+static int
+append_redacted(const char *key, const char *value, void *opaque, char *err, size_t errlen)
+{
+	StringInfo	buf = opaque;
+
+	appendStringInfo(buf, "%s%s=********", buf->len ? ";" : "", key);
+	return 0;
+}
+
+/*
+ * Show hook of driftlock.kafka_properties: the keys with every value masked,
+ * except for superusers.  SHOW, current_setting() and pg_settings all go
+ * through it, so members of pg_read_all_settings (and pg_monitor, which
+ * monitoring agents often use) see which properties are set but no password.
+ * Outside a transaction the role cannot be checked: mask then too.
+ */
+static const char *
+show_kafka_properties(void)
+{
+	const char *value = driftlock_kafka_properties;
+	StringInfoData buf;
+	char		err[256];
+
+	if (value == NULL || value[0] == '\0')
+		return "";
+	if (IsTransactionState() && superuser())
+		return value;
+	initStringInfo(&buf);
+	if (kafka_properties_parse(value, append_redacted, &buf, err, sizeof(err)) != 0)
+		return "********";
+	return buf.data;
+}
 
 /*
  * Check hook of driftlock.kafka_stream_id_field: empty (unset), or a dotted
@@ -239,12 +276,16 @@ driftlock_guc_init(void)
 	 */
 	DefineCustomStringVariable("driftlock.kafka_properties",
 							   "Extra librdkafka settings, e.g. TLS and SASL (key=value;key=value, restart).",
-							   "Semicolon-separated librdkafka configuration properties, for example security.protocol=SASL_SSL;sasl.username=u;sasl.password=p.  Visible to superusers and members of pg_read_all_settings only.  Checked by the Kafka worker when it starts.  Requires a server restart.",
+							   "Semicolon-separated librdkafka configuration properties, for example security.protocol=SASL_SSL;sasl.username=u;sasl.password=p.  Not listed in pg_settings or SHOW ALL; SHOW shows it to superusers, and to members of pg_read_all_settings with every value masked.  Checked by the Kafka worker when it starts.  Requires a server restart.",
 							   &driftlock_kafka_properties,
 							   "",
 							   restart_context,
-							   GUC_SUPERUSER_ONLY,
-							   NULL, NULL, NULL);
+							   /*
+								* NO_SHOW_ALL: pg_settings would show the raw
+								* reset_val to pg_read_all_settings members
+								*/
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, show_kafka_properties);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("driftlock");

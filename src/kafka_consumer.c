@@ -81,6 +81,16 @@ rate_limit(uint32 hash, int *suppressed)
 	return true;
 }
 
+static bool repeats_property_value(const char *message, bool sensitive_only);
+
+/* buf, or a placeholder when it repeats a secret property value */
+static const char *
+loggable(const char *buf)
+{
+	return repeats_property_value(buf, true) ?
+		"(message withheld: it repeats a value of driftlock.kafka_properties)" : buf;
+}
+
 static void
 log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
@@ -89,12 +99,15 @@ log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 	/* syslog levels: 0-4 emergency .. warning, 5 notice, 6 info, 7 debug */
 	if (level > 4)
 	{
-		ereport(level == 7 ? DEBUG2 : DEBUG1,
-				(errmsg_internal("driftlock kafka worker %d: librdkafka %s: %s", log_worker_id, fac, buf)));
+		if (message_level_is_interesting(level == 7 ? DEBUG2 : DEBUG1))
+			ereport(level == 7 ? DEBUG2 : DEBUG1,
+					(errmsg_internal("driftlock kafka worker %d: librdkafka %s: %s", log_worker_id, fac,
+									 loggable(buf))));
 		return;
 	}
 	if (!rate_limit(shape_hash(fac, buf), &suppressed))
 		return;
+	buf = loggable(buf);
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d: librdkafka %s: %s", log_worker_id, fac, buf),
 			 suppressed > 0 ? errdetail("%d similar messages were suppressed in the last %d seconds.",
@@ -124,7 +137,7 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		return;
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d: Kafka error %s: %s", log_worker_id,
-					rd_kafka_err2name(err), reason),
+					rd_kafka_err2name(err), loggable(reason)),
 			 suppressed > 0 ? errdetail("%d similar errors were suppressed in the last %d seconds.",
 										suppressed, LOG_REPEAT_MS / 1000) : 0,
 			 err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ?
@@ -259,6 +272,93 @@ typedef struct PropertyContext
 	rd_kafka_conf_t *conf;
 } PropertyContext;
 
+/*
+ * Values of driftlock.kafka_properties may be passwords, so a message from
+ * librdkafka goes to the server log only when it repeats none of them.
+ * librdkafka quotes a rejected value whole, or only the bad item of a list
+ * ("debug=broker,sasl.password=..." after a mistyped ";"), or names a value
+ * it cannot use; so the check looks for each value and for each of its
+ * items (separated by commas, semicolons or spaces) of at least
+ * MIN_SECRET_BYTES bytes.
+ */
+#define MIN_SECRET_BYTES 4
+
+typedef struct ValueSearch
+{
+	const char *message;
+	bool		sensitive_only; /* only values of keys that look secret */
+	bool		found;
+} ValueSearch;
+
+/* Whether a librdkafka property name looks like it holds a secret. */
+static bool
+sensitive_key(const char *key)
+{
+	static const char *const words[] = {"password", "secret", "token", "jaas",
+	"credential", "ssl.key", "private"};
+
+	for (size_t i = 0; i < lengthof(words); i++)
+		if (strstr(key, words[i]) != NULL)
+			return true;
+	return false;
+}
+
+static bool
+repeats_text(const char *message, const char *start, size_t len)
+{
+	char	   *text;
+	bool		found;
+
+	if (len < MIN_SECRET_BYTES)
+		return false;
+	text = pnstrdup(start, len);
+	found = strstr(message, text) != NULL;
+	pfree(text);
+	return found;
+}
+
+static int
+search_value(const char *key, const char *value, void *opaque, char *err, size_t errlen)
+{
+	ValueSearch *vs = opaque;
+	const char *p = value;
+
+	if (vs->sensitive_only && key != NULL && !sensitive_key(key))
+		return 0;
+	if (repeats_text(vs->message, value, strlen(value)))
+		vs->found = true;
+	while (*p && !vs->found)
+	{
+		size_t		len = strcspn(p, ",; \t");
+
+		if (repeats_text(vs->message, p, len))
+			vs->found = true;
+		p += len;
+		p += strspn(p, ",; \t");
+	}
+	return 0;
+}
+
+/*
+ * Whether message repeats (part of) a value of driftlock.kafka_properties:
+ * any value when sensitive_only is false (errors about the setting itself,
+ * which name the property instead), else only values of keys that look
+ * secret (librdkafka's logs at run time, where "SASL_SSL" or a mechanism
+ * name must stay readable).
+ */
+static bool
+repeats_property_value(const char *message, bool sensitive_only)
+{
+	ValueSearch vs = {message, sensitive_only, false};
+	char		err[256];
+
+	/* a setting that does not parse is searched as one value */
+	if (kafka_properties_parse(driftlock_kafka_properties, search_value, &vs, err, sizeof(err)) != 0 &&
+		driftlock_kafka_properties != NULL)
+		search_value(NULL, driftlock_kafka_properties, &vs, err, sizeof(err));
+	return vs.found;
+}
+
 static int
 apply_property(const char *key, const char *value, void *opaque, char *err, size_t errlen)
 {
@@ -290,8 +390,8 @@ apply_property(const char *key, const char *value, void *opaque, char *err, size
 			snprintf(err, errlen, "\"%s\" is not a librdkafka setting.", key);
 			return -1;
 		default:
-			/* librdkafka's message, unless it repeats the (maybe secret) value */
-			if (value[0] != '\0' && strstr(errstr, value) != NULL)
+			/* librdkafka's message, unless it repeats a (maybe secret) value */
+			if ((value[0] != '\0' && strstr(errstr, value) != NULL) || repeats_property_value(errstr, false))
 				snprintf(err, errlen, "The value of \"%s\" is not valid.", key);
 			else
 				snprintf(err, errlen, "The value of \"%s\" is not valid: %s", key, errstr);
@@ -361,8 +461,15 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL)
 	{
-		ereport(LOG,
-				(errmsg("driftlock kafka worker %d cannot create a Kafka consumer: %s", worker_id, err)));
+		if (repeats_property_value(err, false))
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d cannot create a Kafka consumer: librdkafka rejects a value of driftlock.kafka_properties",
+							worker_id),
+					 errdetail("librdkafka's message is not shown because it repeats the value, which may be secret."),
+					 errhint("Fix the setting and restart the server; the worker waits until then.")));
+		else
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d cannot create a Kafka consumer: %s", worker_id, err)));
 		goto fail;
 	}
 	/* conf belongs to rk from here on */

@@ -1,6 +1,8 @@
 # driftlock loaded through shared_preload_libraries: restart-only settings are
 # real postmaster settings, and kafka_properties stays hidden from
-# non-superusers and out of the server log.
+# non-superusers (pg_settings, pg_show_all_settings(), SHOW, SHOW ALL,
+# current_setting(), pg_file_settings) and out of the server log (on reload,
+# and when the worker or librdkafka rejects the value).
 use strict;
 use warnings;
 
@@ -27,9 +29,13 @@ pass('CREATE EXTENSION with the library preloaded');
 is( $node->safe_psql(
 		'postgres', q{
 SELECT string_agg(name || '=' || context, ',' ORDER BY name) FROM pg_settings
-WHERE name IN ('driftlock.database', 'driftlock.kafka_workers', 'driftlock.kafka_properties')}),
-	'driftlock.database=postmaster,driftlock.kafka_properties=postmaster,driftlock.kafka_workers=postmaster',
+WHERE name IN ('driftlock.database', 'driftlock.kafka_workers')}),
+	'driftlock.database=postmaster,driftlock.kafka_workers=postmaster',
 	'restart-only settings are postmaster settings when preloaded');
+# kafka_properties has no pg_settings row (see below): SET tells its context
+my ($ret, $stdout, $stderr) = $node->psql('postgres', q{SET driftlock.kafka_properties = 'x=y'});
+like($stderr, qr/parameter "driftlock.kafka_properties" cannot be changed without restarting the server/,
+	'kafka_properties is a postmaster setting when preloaded');
 
 is( $node->safe_psql(
 		'postgres', q{
@@ -45,6 +51,8 @@ $node->safe_psql(
 CREATE ROLE regress_plain LOGIN;
 CREATE ROLE regress_reader LOGIN;
 GRANT pg_read_all_settings TO regress_reader;
+CREATE ROLE regress_monitor LOGIN;
+GRANT pg_monitor TO regress_monitor;
 });
 
 is( $node->safe_psql(
@@ -59,7 +67,7 @@ SET ROLE regress_plain;
 SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'}),
 	'14', 'a non-superuser sees the other settings');
 
-my ($ret, $stdout, $stderr) =
+($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SET ROLE regress_plain; SHOW driftlock.kafka_properties');
 isnt($ret, 0, 'SHOW kafka_properties fails for a non-superuser');
 like($stderr, qr/must be superuser or have privileges of pg_read_all_settings/,
@@ -71,8 +79,77 @@ unlike($stdout . $stderr, qr/\Q$secret\E/, 'SHOW does not reveal the secret');
 isnt($ret, 0, 'current_setting(kafka_properties) fails for a non-superuser');
 unlike($stdout . $stderr, qr/\Q$secret\E/, 'current_setting does not reveal the secret');
 
-is($node->safe_psql('postgres', 'SET ROLE regress_reader; SHOW driftlock.kafka_properties'),
-	$props, 'a member of pg_read_all_settings sees kafka_properties');
+# Members of pg_read_all_settings (and so of pg_monitor, which monitoring
+# agents often use) see which properties are set, every value masked
+my $masked = 'security.protocol=********;sasl.username=********;sasl.password=********';
+for my $role ('regress_reader', 'regress_monitor')
+{
+	is($node->safe_psql('postgres', "SET ROLE $role; SHOW driftlock.kafka_properties"),
+		$masked, "$role: SHOW kafka_properties masks every value");
+	is($node->safe_psql('postgres', "SET ROLE $role; SELECT current_setting('driftlock.kafka_properties')"),
+		$masked, "$role: current_setting(kafka_properties) masks every value");
+	my $all = $node->safe_psql('postgres',
+		"SELECT string_agg(s::text, E'\\n') FROM pg_settings s", extra_params => [ '-U', $role ]);
+	like($all, qr/driftlock\.kafka_topic/, "$role: pg_settings lists the other driftlock settings");
+	unlike($all, qr/driftlock\.kafka_properties|\Q$secret\E/,
+		"$role: pg_settings has no row for kafka_properties (its reset_val would be unmasked)");
+	($ret, $stdout, $stderr) = $node->psql('postgres', 'SHOW ALL', extra_params => [ '-U', $role ]);
+	unlike($stdout . $stderr, qr/\Q$secret\E/, "$role: SHOW ALL does not reveal the secret");
+}
+
+($ret, $stdout, $stderr) = $node->psql('postgres',
+	q{SET ROLE regress_plain; SELECT current_setting('driftlock.kafka_properties', true)});
+isnt($ret, 0, 'current_setting(kafka_properties, missing_ok) fails too');
+like($stderr, qr/must be superuser or have privileges of pg_read_all_settings/,
+	'current_setting(kafka_properties, missing_ok): permission error');
+unlike($stdout . $stderr, qr/\Q$secret\E/, 'current_setting(..., true) does not reveal the secret');
+
+# Every row and column of pg_settings and of the function behind it, read by
+# a role that logged in itself (not SET ROLE)
+for my $source ('pg_settings', 'pg_show_all_settings()')
+{
+	my $rows = $node->safe_psql('postgres',
+		"SELECT count(*) || E'\\n' || string_agg(s::text, E'\\n') FROM $source s",
+		extra_params => [ '-U', 'regress_plain' ]);
+	like($rows, qr/^\d{3,}\n/, "$source lists the settings to a non-superuser");
+	like($rows, qr/driftlock\.kafka_topic/, "$source lists the other driftlock settings");
+	unlike($rows, qr/driftlock\.kafka_properties/, "$source has no row for kafka_properties");
+	unlike($rows, qr/\Q$secret\E/, "no column of $source holds the secret");
+}
+my $sasl_values = q{
+SELECT count(*) FROM pg_settings
+WHERE setting LIKE '%sasl.password%' OR reset_val LIKE '%sasl.password%'
+   OR boot_val LIKE '%sasl.password%'};
+is($node->safe_psql('postgres', "SET ROLE regress_plain; $sasl_values"),
+	'0', 'no setting, reset_val or boot_val in pg_settings holds the SASL settings');
+is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'"),
+	'14', 'pg_settings lists the other 14 driftlock settings, even to a superuser');
+
+($ret, $stdout, $stderr) = $node->psql('postgres', 'SHOW ALL', extra_params => [ '-U', 'regress_plain' ]);
+is($ret, 0, 'SHOW ALL works for a non-superuser');
+like($stdout, qr/^driftlock\.kafka_topic\|/m, 'SHOW ALL lists the other driftlock settings');
+unlike($stdout, qr/^driftlock\.kafka_properties\|/m, 'SHOW ALL has no line for kafka_properties');
+unlike($stdout . $stderr, qr/\Q$secret\E/, 'SHOW ALL does not reveal the secret');
+
+# pg_file_settings shows postgresql.conf as written: superusers only, even
+# for members of pg_read_all_settings
+is( $node->safe_psql(
+		'postgres', q{
+SELECT count(*) FROM pg_file_settings
+WHERE name = 'driftlock.kafka_properties' AND setting LIKE '%sasl.password=%'}),
+	'1', 'pg_file_settings holds the value (seen by a superuser)');
+for my $role ('regress_plain', 'regress_reader', 'regress_monitor')
+{
+	for my $source ('pg_file_settings', 'pg_show_all_file_settings()')
+	{
+		($ret, $stdout, $stderr) = $node->psql('postgres',
+			"SET ROLE $role; SELECT name, setting FROM $source WHERE name LIKE 'driftlock.%'");
+		isnt($ret, 0, "$role cannot read $source");
+		like($stderr, qr/permission denied for (?:view|function) pg_(?:show_all_)?file_settings/,
+			"$role reading $source: permission error");
+		unlike($stdout . $stderr, qr/\Q$secret\E/, "$source does not reveal the secret to $role");
+	}
+}
 
 # Change the secret and reload: the postmaster must not log the new value.
 my $log_offset = -s $node->logfile;
@@ -88,6 +165,59 @@ is($node->safe_psql('postgres', 'SHOW driftlock.kafka_properties'),
 $node->restart;
 is($node->safe_psql('postgres', 'SHOW driftlock.kafka_properties'),
 	$props_v2, 'the new value is in effect after restart');
+unlike(slurp_file($node->logfile, $log_offset), qr/\Q$secret\E/,
+	'the secret is not in the log of the reload and the restart');
+
+# Failing values.  The postmaster does not validate kafka_properties (no
+# check hook); the worker does when it starts, and librdkafka checks each
+# property.  None of them may copy the secret into the log, whether it is a
+# value of its own or part of a mistyped one (a "," instead of a ";").
+my @failing = (
+	[
+		'an entry without "="',
+		"security.protocol=SASL_SSL;sasl.password=${secret}-a;${secret}-b",
+		qr/cannot start: invalid driftlock\.kafka_properties\n[^\n]*DETAIL:  Entry 3 of driftlock\.kafka_properties has no "="/
+	],
+	[
+		'a rejected value quoted whole by librdkafka',
+		"security.protocol=SASL_SSL;sasl.mechanisms=PLAIN,sasl.password=${secret}-c",
+		qr/cannot start: invalid driftlock\.kafka_properties\n[^\n]*DETAIL:  The value of "sasl\.mechanisms" is not valid/
+	],
+	[
+		'a rejected list item quoted by librdkafka',
+		"security.protocol=SASL_SSL;debug=security,sasl.password=${secret}-d",
+		qr/cannot start: invalid driftlock\.kafka_properties\n[^\n]*DETAIL:  The value of "debug" is not valid/
+	],
+	[
+		'a value librdkafka accepts but cannot use',
+		"security.protocol=SASL_PLAINTEXT;sasl.mechanisms=${secret}-e",
+		qr/cannot create a Kafka consumer/
+	]);
+my $enabled = 0;
+for my $f (@failing)
+{
+	my ($what, $value, $logged) = @$f;
+
+	# on reload: only "cannot be changed without restarting"
+	$log_offset = -s $node->logfile;
+	$node->append_conf('postgresql.conf', "driftlock.kafka_properties = '$value'\n");
+	$node->reload;
+	ok( $node->wait_for_log(
+			qr/parameter "driftlock.kafka_properties" cannot be changed without restarting the server/,
+			$log_offset),
+		"failing value ($what): reload reports that a restart is needed");
+
+	# at start: the worker reports the problem
+	if (!$enabled)
+	{
+		$node->append_conf('postgresql.conf', "driftlock.kafka_enabled = on\n");
+		$enabled = 1;
+	}
+	$node->restart;
+	ok($node->wait_for_log($logged, $log_offset), "failing value ($what): the worker says why it cannot start");
+	unlike(slurp_file($node->logfile, $log_offset), qr/\Q$secret\E/,
+		"failing value ($what): the secret is not in the log");
+}
 
 $node->stop;
 my $log = slurp_file($node->logfile);
