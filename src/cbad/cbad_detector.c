@@ -155,6 +155,15 @@ make_cdict(cbad_detector *det, const uint8_t *bytes, size_t len)
 
 	if (workspace == NULL)
 		return NULL;
+
+	/*
+	 * ZSTD_initStaticCDict (zstd 1.5.4 at least) leaves fields of the CDict
+	 * unset, its compression level among them, and compressing an input of
+	 * 128 KiB or more with the dictionary reads that level: the compressed
+	 * size, so the score, would depend on what the memory held before.  A
+	 * zeroed workspace reads as "no level" (use the CDict's parameters).
+	 */
+	memset(workspace, 0, size);
 	cdict = ZSTD_initStaticCDict(workspace, size, bytes, len, ZSTD_dlm_byRef,
 								 ZSTD_dct_rawContent, cp);
 	/* zstd puts the CDict at the start of its workspace: free_cdict relies on it */
@@ -321,13 +330,18 @@ bootstrap_calibration(cbad_detector *det)
 		rest.len = 0;
 		for (int i = 0; i < b->count; i++)
 		{
-			if (i % folds == fold)
+			if (i % folds == fold || b->lens[i] == 0)
 				continue;
 			memcpy(rest.data + rest.len, b->bytes.data + offsets[i], b->lens[i]);
 			rest.len += b->lens[i];
 		}
 		if (rest.len == 0)
+		{
+			/* the other folds are empty events: scored as with no baseline */
+			for (int i = fold; i < b->count; i += folds)
+				scores[i] = 1.0;
 			continue;
+		}
 		cd = make_cdict(det, rest.data, rest.len);
 		if (cd == NULL)
 		{

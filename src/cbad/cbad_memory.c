@@ -6,11 +6,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Header in front of every block: its size, padded to keep 16-byte alignment. */
-typedef union mem_header
+/*
+ * Header in front of every block: its size, padded to sizeof(max_align_t) so
+ * that a block keeps the alignment the allocator gave (malloc: 16 bytes,
+ * palloc: 8).  A struct, not a union with max_align_t: the union would itself
+ * require 16-byte alignment, which palloc'd memory does not have (undefined
+ * behaviour, reported by UBSan).
+ */
+typedef struct mem_header
 {
 	size_t		size;
-	max_align_t align;
+	unsigned char pad[sizeof(max_align_t) - sizeof(size_t)];
 } mem_header;
 
 static void *
@@ -122,7 +128,12 @@ cbad_events_init(cbad_mem *mem, cbad_events *ev, int cap)
 {
 	memset(ev, 0, sizeof(*ev));
 	ev->lens = cbad_mem_alloc(mem, sizeof(uint32_t) * (size_t) cap);
-	if (ev->lens == NULL)
+	/*
+	 * The byte buffer exists from the start: were it allocated by the first
+	 * non-empty event, a list of empty events would have a NULL buffer, and
+	 * its users' pointer arithmetic and memmove on it would be undefined.
+	 */
+	if (ev->lens == NULL || !cbad_buf_reserve(mem, &ev->bytes, 1))
 		return false;
 	ev->cap = cap;
 	return true;

@@ -1576,6 +1576,66 @@ test_odd_input(void)
 	}
 }
 
+/*
+ * Empty events in the baseline (regression: found by test/fuzz/fuzz_detector).
+ * With warmup 2 and two empty events, each calibration fold had no other
+ * bytes to be scored against, and bootstrap_calibration left those events'
+ * scores uninitialised: the calibration held garbage (under ASan a negative
+ * number), so typical_ncd was negative and the serialised state no longer
+ * restored.  An events list whose events were all empty also kept a NULL
+ * buffer that the rebuild and drift code did pointer arithmetic on (NULL + 0,
+ * undefined behaviour that clang's UBSan reports).
+ */
+static void
+test_empty_events(void)
+{
+	cbad_config cfg;
+	cbad_detector *det,
+			   *back = NULL;
+	cbad_verdict v;
+	uint8_t    *state = NULL;
+	size_t		state_len = 0;
+	const uint8_t *line = (const uint8_t *) "GET /api/orders/1234 200 12ms";
+
+	cbad_config_default(&cfg);
+	cfg.warmup = 2;
+	cfg.baseline_size = 8;
+	cfg.calibration_size = 10;
+	cfg.rebuild_interval = 2;
+	cfg.drift_window = 10;
+	det = new_detector(&cfg, NULL);
+	if (det == NULL)
+		return;
+	for (int i = 0; i < 2; i++)
+		CHECK_INT(cbad_detector_observe(det, (const uint8_t *) "", 0, &v), ==, CBAD_OK);
+	CHECK_INT(cbad_detector_score(det, line, strlen((const char *) line), &v), ==, CBAD_OK);
+	CHECK(v.warm);
+	CHECK_INT(v.calibration_events, ==, 2);
+	/* nothing to compare with: scored as without a baseline */
+	CHECK_DBL(v.typical_ncd, ==, 1.0);
+	check_verdict_ranges(&v, &cfg, __LINE__);
+	/* more empty events, after warm-up: rebuilds of an all-empty pending list */
+	for (int i = 0; i < 30; i++)
+	{
+		CHECK_INT(cbad_detector_observe(det, NULL, 0, &v), ==, CBAD_OK);
+		check_verdict_ranges(&v, &cfg, __LINE__);
+		CHECK(v.typical_ncd >= 0.0);
+	}
+	CHECK_INT(cbad_detector_serialize(det, &state, &state_len), ==, CBAD_OK);
+	CHECK_INT(cbad_detector_deserialize(state, state_len, NULL, &back), ==, CBAD_OK);
+	if (back != NULL)
+	{
+		cbad_verdict v2;
+
+		CHECK_INT(cbad_detector_observe(det, line, 5, &v), ==, CBAD_OK);
+		CHECK_INT(cbad_detector_observe(back, line, 5, &v2), ==, CBAD_OK);
+		CHECK(same_double(v.p_value, v2.p_value) && same_double(v.ncd, v2.ncd));
+		cbad_detector_free(back);
+	}
+	cbad_buffer_free(det, state);
+	cbad_detector_free(det);
+}
+
 /* ------------------------------------------------------------------------
  * 12. cbad_compare
  * ------------------------------------------------------------------------ */
@@ -1899,6 +1959,7 @@ main(void)
 	test_persistence();
 	test_fit_score();
 	test_odd_input();
+	test_empty_events();
 	test_compare();
 	test_memory();
 	return UNIT_REPORT();
