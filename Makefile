@@ -52,7 +52,7 @@ $(OBJS): $(wildcard src/*.h src/cbad/*.h src/message/*.h)
 # ---------------------------------------------------------------------------
 STANDALONE_CC     ?= $(CC)
 STANDALONE_CFLAGS  = -O2 -g -Wall -Wextra -Werror -Isrc
-SANITIZE_FLAGS     = -fsanitize=address,undefined -fno-omit-frame-pointer
+SANITIZE_FLAGS     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 ifeq ($(SANITIZE),1)
 STANDALONE_CFLAGS += $(SANITIZE_FLAGS)
 endif
@@ -113,3 +113,142 @@ prove: tools
 
 prove: PROVE_TESTS = test/t/*.pl
 prove: PG_PROVE_FLAGS += -I $(srcdir)/test/perl
+
+# ---------------------------------------------------------------------------
+# Fuzzing (libFuzzer) of the plain C: test/fuzz/fuzz_*.c, one target each,
+# built with clang against CBAD_SRCS.  See docs/testing.md.
+#
+#   make fuzz [FUZZ_SECONDS=20]     build every target and run each in turn for
+#                                   FUZZ_SECONDS on a scratch copy of its seeds
+#                                   (test/fuzz/corpus/<target>); fails on any
+#                                   crash, leak, timeout or out-of-memory
+#   make fuzz FUZZ_TARGETS=fuzz_detector    run only some targets
+#   make fuzz-build                 only build them
+#   make fuzz-seeds                 rewrite the binary seeds of fuzz_state
+#
+# Work files, logs and crash reproducers go to FUZZ_DIR/<target>/, never into
+# the tree.  FUZZ_FLAGS passes more libFuzzer options (e.g. -dict=FILE).
+# ---------------------------------------------------------------------------
+FUZZ_CC       ?= clang
+FUZZ_SECONDS  ?= 20
+FUZZ_RSS_MB   ?= 2048
+FUZZ_TIMEOUT  ?= 30
+FUZZ_DIR      ?= $(or $(TMPDIR),/tmp)/driftlock-fuzz
+FUZZ_FLAGS    ?=
+FUZZ_CFLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer -Wall -Wextra -Werror -Isrc
+FUZZ_SRCS      = $(sort $(wildcard test/fuzz/fuzz_*.c))
+FUZZ_BINS      = $(FUZZ_SRCS:.c=)
+FUZZ_TARGETS  ?= $(notdir $(FUZZ_BINS))
+# Longest input per target (-max_len; 4096 when not listed): room for a
+# detector state or a few hundred events, for JSON nested past
+# JSON_PATH_MAX_DEPTH, and for a kafka_properties entry over its 4095 bytes.
+FUZZ_MAX_LEN_fuzz_detector         = 65536
+FUZZ_MAX_LEN_fuzz_state            = 65536
+FUZZ_MAX_LEN_fuzz_json_path        = 32768
+FUZZ_MAX_LEN_fuzz_kafka_properties = 16384
+FUZZ_MAX_LEN_fuzz_mask             = 4096
+
+EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/gen_state_seeds
+
+.PHONY: fuzz fuzz-build fuzz-seeds
+
+fuzz-build: $(FUZZ_BINS)
+	@true
+
+test/fuzz/fuzz_%: test/fuzz/fuzz_%.c $(wildcard test/fuzz/*.h) $(CBAD_SRCS) $(CBAD_HDRS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $< $(CBAD_SRCS) $(CBAD_LIBS)
+
+test/fuzz/gen_state_seeds: test/fuzz/gen_state_seeds.c $(CBAD_SRCS) $(CBAD_HDRS)
+	$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $@ $< $(CBAD_SRCS) $(CBAD_LIBS)
+
+fuzz-seeds: test/fuzz/gen_state_seeds
+	mkdir -p test/fuzz/corpus/fuzz_state
+	./test/fuzz/gen_state_seeds test/fuzz/corpus/fuzz_state
+
+# One target at a time (they share the machine with everything else).  The
+# line printed per target comes from libFuzzer's final statistics.
+fuzz: fuzz-build
+	@fail=0; \
+	for tl in $(foreach t,$(FUZZ_TARGETS),$(t):$(or $(FUZZ_MAX_LEN_$(t)),4096)); do \
+		t=$${tl%%:*}; len=$${tl##*:}; work="$(FUZZ_DIR)/$$t"; \
+		rm -rf "$$work" && mkdir -p "$$work/corpus" "$$work/crashes" || exit 1; \
+		if [ -d test/fuzz/corpus/$$t ]; then cp -R test/fuzz/corpus/$$t/. "$$work/corpus/" || exit 1; fi; \
+		echo "fuzz $$t: running for $(FUZZ_SECONDS) s (-max_len=$$len), log in $$work/log"; \
+		start=$$(date +%s); \
+		./test/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$len \
+			-rss_limit_mb=$(FUZZ_RSS_MB) -timeout=$(FUZZ_TIMEOUT) -print_final_stats=1 \
+			-artifact_prefix="$$work/crashes/" $(FUZZ_FLAGS) "$$work/corpus" >"$$work/log" 2>&1; \
+		rc=$$?; \
+		runs=$$(sed -n 's/^stat::number_of_executed_units: *\([0-9][0-9]*\).*/\1/p' "$$work/log" | tail -n 1); \
+		[ -n "$$runs" ] || runs=$$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$$work/log" | tail -n 1); \
+		secs=$$(sed -n 's/^Done [0-9][0-9]* runs in \([0-9][0-9]*\) second.*/\1/p' "$$work/log" | tail -n 1); \
+		[ -n "$$secs" ] || secs=$$(( $$(date +%s) - start )); \
+		found=$$(ls "$$work/crashes" | wc -l); \
+		if [ $$rc -eq 0 ] && [ $$found -eq 0 ] && [ -n "$$runs" ]; then \
+			echo "fuzz $$t: $$runs executions in $$secs s, 0 crashes"; \
+		else \
+			tail -n 60 "$$work/log"; \
+			echo "fuzz $$t: FAILED (exit $$rc) after $${runs:-?} executions in $$secs s, $$found reproducer(s) in $$work/crashes/:"; \
+			ls "$$work/crashes" | sed "s|^|    $$work/crashes/|"; \
+			fail=1; \
+		fi; \
+	done; \
+	exit $$fail
+
+# ---------------------------------------------------------------------------
+# Memory checkers (see docs/testing.md, "Valgrind" and "Sanitizers").
+#
+#   make valgrind        the unit tests (test/unit/test_*.c), built without
+#                        sanitizers, each under valgrind memcheck; fails on
+#                        any memcheck error or definite/indirect leak
+#   make sanitize-sql    the pg_regress tests against driftlock built with
+#                        ASan and UBSan (test/sanitize_sql.sh), in a scratch
+#                        copy of the tree and of PostgreSQL: the installed
+#                        extension is not touched
+#   make sanitize-tap    the same sanitized build and copy, running TAP tests
+#                        (make prove) instead: SANITIZE_TAP_TESTS, by default
+#                        "worker" (010, 011, 018 and 019: the Kafka worker,
+#                        the bad-input corpus included), about 1 min; "all"
+#                        is every test/t/*.pl that kills no server process,
+#                        about 4 min; or a list of test files
+#
+# The valgrind binaries go to VALGRIND_DIR, so that they never mix with the
+# (possibly sanitized) ones of "make unit".
+# ---------------------------------------------------------------------------
+VALGRIND        ?= valgrind
+VALGRIND_FLAGS  ?= -q --error-exitcode=1 --leak-check=full \
+	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
+	--track-origins=yes --num-callers=30
+VALGRIND_DIR     = tmp_check_valgrind
+VALGRIND_CFLAGS  = $(filter-out $(SANITIZE_FLAGS),$(STANDALONE_CFLAGS))
+
+EXTRA_CLEAN += $(VALGRIND_DIR)
+
+SANITIZE_TAP_TESTS ?= worker
+
+.PHONY: valgrind sanitize-sql sanitize-tap
+
+# Every test runs even after a failure; one line per test with its time.
+valgrind:
+	@command -v $(VALGRIND) >/dev/null 2>&1 || { echo "$(VALGRIND) not found (apt-get install valgrind)"; exit 1; }
+	@mkdir -p $(VALGRIND_DIR)
+	@fail=0; \
+	for src in $(UNIT_SRCS); do \
+		bin=$(VALGRIND_DIR)/$$(basename $${src%.c}); \
+		$(STANDALONE_CC) $(VALGRIND_CFLAGS) -o $$bin $$src $(UNIT_HELPERS) $(CBAD_SRCS) $(CBAD_LIBS) || exit 1; \
+		echo "== valgrind $$bin"; \
+		start=$$(date +%s); \
+		if $(VALGRIND) $(VALGRIND_FLAGS) ./$$bin; then \
+			echo "ok   $$bin under valgrind ($$(( $$(date +%s) - start )) s)"; \
+		else \
+			echo "FAIL $$bin under valgrind ($$(( $$(date +%s) - start )) s)"; fail=1; \
+		fi; \
+	done; \
+	exit $$fail
+
+sanitize-sql:
+	PG_CONFIG="$(PG_CONFIG)" $(srcdir)/test/sanitize_sql.sh
+
+sanitize-tap:
+	PG_CONFIG="$(PG_CONFIG)" $(srcdir)/test/sanitize_sql.sh --no-regress --tap "$(SANITIZE_TAP_TESTS)"

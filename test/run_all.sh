@@ -6,11 +6,15 @@
 # (skipped when they are all installed), builds with -Werror, installs the
 # extension, and runs every test: C unit tests (also under ASan/UBSan),
 # pg_regress tests (make installcheck, on a temporary instance) and TAP tests
-# (make prove).  PostgreSQL refuses to run as root, so as root the database
-# tests run as the postgres user in a copy of the tree under /tmp.
+# (make prove), plus the reliability checks: a static check of the SPI
+# statements, valgrind over the unit tests, libFuzzer targets for
+# FUZZ_SECONDS each, and the pg_regress tests and the Kafka worker's TAP
+# tests against an ASan/UBSan build (see docs/testing.md).  PostgreSQL refuses to run as root, so as root the
+# database tests run as the postgres user in a copy of the tree under /tmp.
 #
 # Prints one line per step and, last, "N passed, N failed"; exits non-zero
-# when any step failed.  Environment: PG_CONFIG (default: PostgreSQL 15's).
+# when any step failed.  Environment: PG_CONFIG (default: PostgreSQL 15's),
+# FUZZ_SECONDS (default 20).
 
 set -uo pipefail
 
@@ -29,6 +33,8 @@ if [ -z "${PG_CONFIG:-}" ]; then
 	fi
 fi
 export PG_CONFIG
+# Seconds each libFuzzer target runs (make fuzz); longer runs: docs/testing.md
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # Tests start their own servers: ignore any connection settings around us.
 unset PGHOST PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS
 
@@ -172,8 +178,12 @@ run_step "dependencies" install_dependencies || stop_now=1
 run_step "metadata (META.json, control file)" check_metadata
 run_step "build (-Wall -Wextra -Werror)" build || stop_now=1
 run_step "install" install_extension || stop_now=1
+run_step "static check: every SPI statement parameterised" test/check_spi_parameterised.sh
 run_step "unit tests" "${MAKE[@]}" unit
 run_step "unit tests (ASan/UBSan)" "${MAKE[@]}" unit SANITIZE=1
+run_step "unit tests (valgrind memcheck)" "${MAKE[@]}" valgrind
+run_step "fuzzing (libFuzzer, ${FUZZ_SECONDS} s per target)" "${MAKE[@]}" fuzz FUZZ_SECONDS="$FUZZ_SECONDS"
+run_step "pg_regress + Kafka worker TAP tests (ASan/UBSan build)" test/sanitize_sql.sh --tap worker
 run_step "benchmarks build" "${MAKE[@]}" bench-build
 run_step "prepare test tree" prepare_test_tree || stop_now=1
 run_step "pg_regress tests (make installcheck)" regress_tests

@@ -1,0 +1,149 @@
+/*
+ * fuzz_state.c -- cbad_detector_deserialize (src/cbad/cbad_state.c) on
+ * arbitrary bytes.
+ *
+ * The state is read back from a table, so whatever the bytes, restoring must
+ * return CBAD_OK or an error, never crash, leak or read outside them.  The
+ * input is tried as it is and, so that the fuzzer gets past the checksum,
+ * with its last 8 bytes replaced by the FNV-1a hash of the rest (the format
+ * is described at the top of cbad_state.c).  Checks:
+ *  - the result is CBAD_OK, CBAD_ECORRUPT or CBAD_ENOMEM, and *out is set
+ *    only on CBAD_OK;
+ *  - a restored detector serialises back to exactly the input (the format
+ *    has one encoding per state), has a valid configuration, and is usable:
+ *    it scores and observes a few events with sane verdicts (p_value in
+ *    (0, 1], the alpha rule, counts within the settings; the score may be
+ *    +inf when forged calibration scores are denormal) and printable
+ *    explanations, and serialises again to a state that restores (unless
+ *    a forged event counter wrapped around 2^64);
+ *  - everything allocated through the given allocator is freed.
+ * Seeds: valid states written by gen_state_seeds.c (make fuzz-seeds).
+ */
+#include "cbad/cbad.h"
+#include "fuzz_common.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static uint64_t
+fnv1a(const uint8_t *p, size_t n)
+{
+	uint64_t	h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < n; i++)
+	{
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static const char *const events[] = {
+	"2024-05-01T12:00:00Z GET /api/orders/1234 200 12ms",
+	"2024-05-01T12:00:01Z GET /api/orders/1235 200 9ms",
+	"kernel: panic: attempted to kill init! exitcode=0x0000000b",
+	"",
+	"2024-05-01T12:00:02Z POST /api/login 401 3ms user=alice",
+};
+
+static void
+use(cbad_detector *det)
+{
+	const cbad_config *c = cbad_detector_config(det);
+	char		err[256];
+	char		text[1024];
+	uint8_t    *state;
+	size_t		state_len;
+	cbad_detector *again = NULL;
+	cbad_stats	st;
+
+	CHECK(cbad_config_validate(c, err, sizeof(err)) == CBAD_OK);
+	cbad_detector_stats(det, &st);
+	for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++)
+	{
+		const uint8_t *e = (const uint8_t *) events[i];
+		size_t		len = strlen(events[i]);
+		cbad_verdict s,
+					v;
+		size_t		n;
+
+		CHECK(cbad_detector_score(det, e, len, &s) == CBAD_OK);
+		CHECK(cbad_detector_observe(det, e, len, &v) == CBAD_OK);
+		CHECK(s.p_value == v.p_value && s.ncd == v.ncd);
+		CHECK(isfinite(v.p_value) && v.p_value > 0.0 && v.p_value <= 1.0);
+		/*
+		 * Not isfinite(score): a forged state may hold calibration scores
+		 * no detector writes (denormals), and score = ncd / their median.
+		 */
+		CHECK(!isnan(v.score) && v.score >= 0.0 && isfinite(v.ncd) && v.ncd >= 0.0);
+		CHECK(v.is_anomaly == (v.warm && v.p_value <= c->alpha));
+		CHECK(v.baseline_events <= c->baseline_size);
+		CHECK(v.calibration_events <= c->calibration_size);
+		n = cbad_explain(det, e, len, &v, text, sizeof(text));
+		CHECK(n > 0 && strlen(text) == (n < sizeof(text) ? n : sizeof(text) - 1));
+		for (size_t k = 0; text[k]; k++)
+			CHECK(text[k] >= 0x20 && text[k] < 0x7f);
+	}
+	CHECK(cbad_detector_serialize(det, &state, &state_len) == CBAD_OK);
+	/*
+	 * A forged event counter near 2^64 wraps around (no stream gets there),
+	 * and the alarms recorded before are then "in the future": corrupt.
+	 */
+	if (st.events <= UINT64_MAX - sizeof(events) / sizeof(events[0]))
+		CHECK(cbad_detector_deserialize(state, state_len, NULL, &again) == CBAD_OK);
+	cbad_detector_free(again);
+	cbad_buffer_free(det, state);
+}
+
+static void
+restore(const uint8_t *data, size_t size)
+{
+	long		live = 0;
+	cbad_allocator counting = {counting_alloc, counting_free, &live};
+	cbad_detector *det = (cbad_detector *) &live;	/* must be overwritten */
+	cbad_status st = cbad_detector_deserialize(data, size, &counting, &det);
+
+	CHECK(st == CBAD_OK || st == CBAD_ECORRUPT || st == CBAD_ENOMEM);
+	if (st == CBAD_OK)
+	{
+		uint8_t    *state;
+		size_t		state_len;
+
+		CHECK(det != NULL);
+		CHECK(cbad_detector_serialize(det, &state, &state_len) == CBAD_OK);
+		CHECK(state_len == size && memcmp(state, data, size) == 0);
+		cbad_buffer_free(det, state);
+		use(det);
+		cbad_detector_free(det);
+	}
+	else
+		CHECK(det == NULL);
+	CHECK(live == 0);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t    *copy;
+	uint64_t	h;
+
+	/* as it is, in an exactly-sized buffer */
+	copy = malloc(size ? size : 1);
+	CHECK(copy != NULL);
+	if (size)
+		memcpy(copy, data, size);
+	restore(copy, size);
+
+	/* with a checksum that matches */
+	if (size >= 8)
+	{
+		h = fnv1a(copy, size - 8);
+		for (int i = 0; i < 8; i++)
+			copy[size - 8 + i] = (uint8_t) (h >> (8 * i));
+		if (memcmp(copy, data, size) != 0)
+			restore(copy, size);
+	}
+	free(copy);
+	return 0;
+}
