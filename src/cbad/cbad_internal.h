@@ -78,6 +78,7 @@ double		cbad_calibration_median(const cbad_calibration *cal);
 
 /* Highest zstd_level the settings allow (cbad_config.c). */
 #define CBAD_MAX_ZSTD_LEVEL 19
+#define CBAD_MAX_EVENTS (UINT64_C(1) << 62)	/* a saved state holds fewer events */
 
 /* Per-thread compression scratch shared by all detectors. */
 typedef struct cbad_scratch

@@ -287,7 +287,13 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	det->warm = n == 1;
 	/* each stored event is at most a quarter of baseline_bytes */
 	pending_cap = (size_t) c.rebuild_interval * (size_t) (c.baseline_bytes / 4);
-	if (r.failed || n > 1)
+	/*
+	 * No stream reaches 2^62 events (a century at a billion a second); a
+	 * forged counter near 2^64 would wrap around and make the next state
+	 * unreadable.
+	 */
+	if (r.failed || n > 1 || det->events > CBAD_MAX_EVENTS ||
+		det->anomalies > det->events || det->drifts > det->events)
 		goto corrupt;
 	if ((status = r_events(&r, &det->mem, &det->baseline, (size_t) c.baseline_bytes)) != CBAD_OK ||
 		(status = r_events(&r, &det->mem, &det->pending, pending_cap)) != CBAD_OK ||
@@ -304,7 +310,11 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	{
 		double		s = r_f64(&r);
 
-		if (r.failed || !isfinite(s) || s < 0)
+		/*
+		 * Scores are ratios of compressed sizes: never subnormal.  A forged
+		 * one would make score = ncd / median infinite.
+		 */
+		if (r.failed || !isfinite(s) || s < 0 || fpclassify(s) == FP_SUBNORMAL)
 			goto corrupt;
 		cbad_calibration_add(&det->cal, s);
 	}
@@ -333,6 +343,7 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 		a->score = r_f64(&r);
 		clustered = r_u64(&r, 1);
 		if (r.failed || clustered > 1 || !isfinite(a->score) || a->score < 0 ||
+			fpclassify(a->score) == FP_SUBNORMAL ||
 			a->index > det->events || a->cluster_start > a->index ||
 			(i > 0 && a->index <= det->alarms[i - 1].index))
 			goto corrupt;

@@ -1004,6 +1004,23 @@ check_crafted_states(const cbad_detector *det)
 		c[6 + 2 + 8 * 4 + 3 * 8] = 2;
 		reseal(c, len);
 		CHECK_INT(cbad_detector_deserialize(c, len, NULL, &d), ==, CBAD_ECORRUPT);
+		/*
+		 * an event counter near 2^64 (it would wrap around and make the next
+		 * state unreadable), or fewer events than anomalies
+		 */
+		memcpy(c, data, len);
+		put_le(c + 6 + 2 + 8 * 4 + 3 * 8 + 1, UINT64_MAX, 8);
+		reseal(c, len);
+		CHECK_INT(cbad_detector_deserialize(c, len, NULL, &d), ==, CBAD_ECORRUPT);
+		memcpy(c, data, len);
+		put_le(c + 6 + 2 + 8 * 4 + 3 * 8 + 1, (UINT64_C(1) << 62) + 1, 8);
+		reseal(c, len);
+		CHECK_INT(cbad_detector_deserialize(c, len, NULL, &d), ==, CBAD_ECORRUPT);
+		memcpy(c, data, len);
+		put_le(c + 6 + 2 + 8 * 4 + 3 * 8 + 1, 0, 8);
+		put_le(c + 6 + 2 + 8 * 4 + 3 * 8 + 1 + 8, 1, 8);
+		reseal(c, len);
+		CHECK_INT(cbad_detector_deserialize(c, len, NULL, &d), ==, CBAD_ECORRUPT);
 		/* trailing byte after the drift flags */
 		{
 			uint8_t    *longer = malloc(len + 1);
