@@ -133,7 +133,8 @@ FUZZ_CC       ?= clang
 FUZZ_SECONDS  ?= 20
 FUZZ_RSS_MB   ?= 2048
 FUZZ_TIMEOUT  ?= 30
-FUZZ_DIR      ?= $(or $(TMPDIR),/tmp)/driftlock-fuzz
+# per user: a root run's directory must not stop another user's run
+FUZZ_DIR      ?= $(or $(TMPDIR),/tmp)/driftlock-fuzz-$(shell id -u)
 FUZZ_FLAGS    ?=
 FUZZ_CFLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	-fno-omit-frame-pointer -Wall -Wextra -Werror -Isrc

@@ -295,7 +295,7 @@ static bool
 sensitive_key(const char *key)
 {
 	static const char *const words[] = {"password", "secret", "token", "jaas",
-	"credential", "ssl.key", "private"};
+	"credential", "ssl.key", "private", "oauthbearer.config"};
 
 	for (size_t i = 0; i < lengthof(words); i++)
 		if (strstr(key, words[i]) != NULL)

@@ -183,7 +183,8 @@ cbad_status cbad_detector_score(cbad_detector *det, const uint8_t *event,
 /*
  * Replace the state with a baseline given as a list of normal events (the
  * last baseline_size of them are kept) and a calibration bootstrapped from
- * them.  Warm when at least cfg->warmup events were given.
+ * them.  Warm when at least cfg->warmup events were given.  The counters
+ * start again: n events, no anomalies, no drifts.
  */
 cbad_status cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 							  const size_t *lens, size_t n);

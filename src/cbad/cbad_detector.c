@@ -631,7 +631,10 @@ cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 	if ((status = cbad_detector_rebuild(det)) != CBAD_OK ||
 		(status = bootstrap_calibration(det)) != CBAD_OK)
 		return status;
+	/* a new state: its counters start from the fitted events */
 	det->events = n;
+	det->anomalies = 0;
+	det->drifts = 0;
 	det->warm = n >= (size_t) det->cfg.warmup;
 	return CBAD_OK;
 }

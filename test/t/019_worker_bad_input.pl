@@ -8,7 +8,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use DriftlockTest qw(start_mock_kafka worker_node wait_offsets worker_pids
+use DriftlockTest qw(start_mock_kafka worker_node wait_offsets worker_pids poll_until
   load_corpus produce_raw source_dir sql_quote count_log_matches);
 use Digest::MD5 qw(md5_hex);
 use PostgreSQL::Test::Cluster;
@@ -38,8 +38,10 @@ $node->safe_psql('postgres',
 	'INSERT INTO driftlock.streams (name) VALUES ' . join(', ', map { '(' . sql_quote($_) . ')' } @names)
 	  . ", (" . sql_quote('by-id') . ")");
 $node->safe_psql('postgres', "UPDATE driftlock.streams SET id = '$by_id' WHERE name = 'by-id'");
+ok(poll_until($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'", '1', 60),
+	'the worker is running');
 my ($pid) = worker_pids($node);
-ok($pid, 'the worker is running');
 
 my @offsets = produce_raw($kafka, $topic, 0, \@cases);
 my @rows = map { [ $topic, 0, $_ ] } @offsets;

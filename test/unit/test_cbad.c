@@ -1366,6 +1366,30 @@ test_fit_score(void)
 		CHECK_INT(s2.events, ==, s1.events + 1);
 	}
 
+	/*
+	 * fit after anomalies were observed: the counters start again, so the
+	 * state restores (a saved state with more anomalies than events is
+	 * refused as corrupt)
+	 */
+	for (int i = 0; i < 5; i++)
+		CHECK_INT(cbad_detector_observe(det, (const uint8_t *) kernel_panic, sizeof(kernel_panic) - 1, &v1), ==, CBAD_OK);
+	cbad_detector_stats(det, &s2);
+	CHECK_INT(s2.anomalies, >, 0);
+	CHECK_INT(cbad_detector_fit(det, (const uint8_t *const *) ev, lens, 2), ==, CBAD_OK);
+	cbad_detector_stats(det, &s2);
+	CHECK_INT(s2.events, ==, 2);
+	CHECK_INT(s2.anomalies, ==, 0);
+	{
+		uint8_t    *state = NULL;
+		size_t		state_len = 0;
+		cbad_detector *again = NULL;
+
+		CHECK_INT(cbad_detector_serialize(det, &state, &state_len), ==, CBAD_OK);
+		CHECK_INT(cbad_detector_deserialize(state, state_len, NULL, &again), ==, CBAD_OK);
+		cbad_detector_free(again);
+		cbad_buffer_free(det, state);
+	}
+
 	/* fit with fewer than warmup events is not warm; with more than baseline_size keeps the last */
 	CHECK_INT(cbad_detector_fit(det, (const uint8_t *const *) ev, lens, 50), ==, CBAD_OK);
 	CHECK_INT(cbad_detector_score(det, (const uint8_t *) kernel_panic, sizeof(kernel_panic) - 1, &v1), ==, CBAD_OK);
