@@ -293,8 +293,9 @@ static void
 test_prefixes(void)
 {
 	static const char *const docs[] = {
-		"{\"ts\":1712345678.25,\"metadata\":{\"stream_id\":\"orders\\u00e9\\ud83d\\ude00\","
-		"\"tags\":[\"a\",\"b\\n\",{\"k\":null}],\"ok\":true,\"no\":false},\"v\":-1.5e-3}",
+		/* one document split over two lines (parenthesised: clang checks for a missing comma) */
+		("{\"ts\":1712345678.25,\"metadata\":{\"stream_id\":\"orders\\u00e9\\ud83d\\ude00\","
+		 "\"tags\":[\"a\",\"b\\n\",{\"k\":null}],\"ok\":true,\"no\":false},\"v\":-1.5e-3}"),
 		"{ \"a\" : [ 1 , 2 ] , \"b\" : { } , \"c\" : \"\xe2\x82\xac\" }",
 	};
 	size_t		i,
@@ -442,8 +443,9 @@ static void
 test_random(void)
 {
 	static const char *const seeds[] = {
-		"{\"ts\":1712345678.25,\"metadata\":{\"stream_id\":\"orders\\u00e9\\ud83d\\ude00\","
-		"\"tags\":[\"a\",\"b\\n\",{\"k\":null}],\"ok\":true,\"no\":false},\"v\":-1.5e-3}",
+		/* one document split over two lines (parenthesised: clang checks for a missing comma) */
+		("{\"ts\":1712345678.25,\"metadata\":{\"stream_id\":\"orders\\u00e9\\ud83d\\ude00\","
+		 "\"tags\":[\"a\",\"b\\n\",{\"k\":null}],\"ok\":true,\"no\":false},\"v\":-1.5e-3}"),
 		"{\"metadata\":{\"stream_id\":\"x\"},\"metadata\":{\"stream_id\":7}}",
 		"[{\"a\":[[],{}]},\"\xe2\x82\xac\",0,-0.1E+2]",
 		"{\"metadata\" : { \"stream\\u005fid\" : \"caf\xc3\xa9 \\\"q\\\"\" } }",
