@@ -174,8 +174,9 @@ use Digest::MD5 ();
 
 push @EXPORT_OK, qw(worker_node poll_until wait_offsets kcat_produce_opts
   event_payloads produce_events load_messages check_anomalies
-  check_exactly_once worker_pids log_since count_log_matches sql_quote
-  WORKER_PROPERTIES);
+  check_exactly_once check_offsets_at_end check_stream_events wait_committed
+  wait_worker_replaced restart_after_postmaster_kill worker_pids log_since
+  count_log_matches sql_quote WORKER_PROPERTIES);
 
 # librdkafka settings the mock cluster needs (see the file header)
 use constant WORKER_PROPERTIES => 'session.timeout.ms=6000;heartbeat.interval.ms=500';
@@ -394,6 +395,19 @@ SELECT (SELECT count(*) FROM exp), (SELECT count(*) FROM got),
 sub check_exactly_once
 {
 	my ($node, $table, $group, $name) = @_;
+	check_offsets_at_end($node, $table, $group, $name);
+	check_stream_events($node, $table, "$name: each stream's detector saw each of its messages once");
+	Test::More::is($node->safe_psql('postgres', qq{
+SELECT count(*) FROM driftlock.dead_letters WHERE kafka_topic IN (SELECT topic FROM $table)}),
+		'0', "$name: no dead letter");
+	return;
+}
+
+# next_offset of group $group is past the last message in $table of every
+# partition.  Runs one test.
+sub check_offsets_at_end
+{
+	my ($node, $table, $group, $name) = @_;
 	Test::More::is($node->safe_psql('postgres', qq{
 SELECT string_agg(format('%s/%s:%s', t.topic, t.part, o.next_offset), ' ' ORDER BY t.topic, t.part)
 FROM (SELECT topic, part, max(off) + 1 AS n FROM $table GROUP BY 1, 2) t
@@ -403,6 +417,14 @@ LEFT JOIN driftlock.kafka_offsets o
 SELECT string_agg(format('%s/%s:%s', topic, part, n), ' ' ORDER BY topic, part)
 FROM (SELECT topic, part, max(off) + 1 AS n FROM $table GROUP BY 1, 2) t}),
 		"$name: next_offset = message count for every partition");
+	return;
+}
+
+# stream_state.events of each stream named in $table equals its messages
+# there.  Runs one test, named $test_name.
+sub check_stream_events
+{
+	my ($node, $table, $test_name) = @_;
 	Test::More::is($node->safe_psql('postgres', qq{
 SELECT string_agg(format('%s:%s', s.name, coalesce(st.events, 0)), ' ' ORDER BY s.name)
 FROM (SELECT DISTINCT stream FROM $table) m JOIN driftlock.streams s ON s.name = m.stream
@@ -410,10 +432,68 @@ LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id}),
 		$node->safe_psql('postgres', qq{
 SELECT string_agg(format('%s:%s', stream, n), ' ' ORDER BY stream)
 FROM (SELECT stream, count(*) AS n FROM $table GROUP BY 1) m}),
-		"$name: each stream's detector saw each of its messages once");
-	Test::More::is($node->safe_psql('postgres', qq{
-SELECT count(*) FROM driftlock.dead_letters WHERE kafka_topic IN (SELECT topic FROM $table)}),
-		'0', "$name: no dead letter");
+		$test_name);
+	return;
+}
+
+# Messages group $group has committed (the sum of its next_offset), read
+# every few ms through one psql session until at least $from or $timeout
+# seconds; returns the last figure seen.  Kills timed with it land within a
+# few messages of $from.
+sub wait_committed
+{
+	my ($node, $group, $from, $timeout) = @_;
+	my $sql = 'SELECT coalesce(sum(next_offset), 0) FROM driftlock.kafka_offsets WHERE group_id = '
+	  . sql_quote($group);
+	my ($in, $out, $err) = ('', '', '');
+	my $psql = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
+		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout($timeout + 30));
+	my $seen = -1;
+	my $deadline = Time::HiRes::time() + $timeout;
+	while (Time::HiRes::time() < $deadline)
+	{
+		$out = '';
+		$in .= "$sql;\n";
+		$psql->pump while $out !~ /\n/;
+		($seen) = $out =~ /(\d+)/;
+		last if $seen >= $from;
+		Time::HiRes::sleep(0.005);
+	}
+	$psql->kill_kill;
+	return $seen;
+}
+
+# Whether a worker other than $old_pid runs within $timeout seconds
+sub wait_worker_replaced
+{
+	my ($node, $old_pid, $timeout) = @_;
+	return poll_until($node,
+		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old_pid",
+		'1', $timeout);
+}
+
+# After kill -9 of the postmaster: the orphaned worker $worker_pid must exit
+# within 15 s (it is killed if not, so the test can go on), then the node is
+# started again, retrying while orphaned backends hold the shared memory.
+# Runs two tests.
+sub restart_after_postmaster_kill
+{
+	my ($node, $worker_pid, $name) = @_;
+	my $deadline = Time::HiRes::time() + 15;
+	Time::HiRes::sleep(0.1) while kill(0, $worker_pid) && Time::HiRes::time() < $deadline;
+	if (!Test::More::ok(!kill(0, $worker_pid),
+			"$name: the orphaned worker exits within 15 s of the postmaster's death"))
+	{
+		kill('KILL', $worker_pid);
+		Time::HiRes::sleep(0.1) while kill(0, $worker_pid);
+	}
+	my $started = 0;
+	for (1 .. 20)
+	{
+		last if ($started = $node->start(fail_ok => 1));
+		sleep 1;
+	}
+	Test::More::ok($started, "$name: node restarted after kill -9 of the postmaster");
 	return;
 }
 

@@ -151,14 +151,24 @@ for my $role ('regress_plain', 'regress_reader', 'regress_monitor')
 	}
 }
 
+# Set kafka_properties to $value in postgresql.conf and reload: the
+# postmaster logs only that a restart is needed (test $name).  Returns the
+# log offset from before the reload.
+sub reload_properties
+{
+	my ($value, $name) = @_;
+	my $offset = -s $node->logfile;
+	$node->append_conf('postgresql.conf', "driftlock.kafka_properties = '$value'\n");
+	$node->reload;
+	ok( $node->wait_for_log(
+			qr/parameter "driftlock.kafka_properties" cannot be changed without restarting the server/,
+			$offset),
+		$name);
+	return $offset;
+}
+
 # Change the secret and reload: the postmaster must not log the new value.
-my $log_offset = -s $node->logfile;
-$node->append_conf('postgresql.conf', "driftlock.kafka_properties = '$props_v2'\n");
-$node->reload;
-ok( $node->wait_for_log(
-		qr/parameter "driftlock.kafka_properties" cannot be changed without restarting the server/,
-		$log_offset),
-	'reload reports that kafka_properties needs a restart');
+my $log_offset = reload_properties($props_v2, 'reload reports that kafka_properties needs a restart');
 is($node->safe_psql('postgres', 'SHOW driftlock.kafka_properties'),
 	$props, 'the old value stays in effect until restart');
 
@@ -199,13 +209,7 @@ for my $f (@failing)
 	my ($what, $value, $logged) = @$f;
 
 	# on reload: only "cannot be changed without restarting"
-	$log_offset = -s $node->logfile;
-	$node->append_conf('postgresql.conf', "driftlock.kafka_properties = '$value'\n");
-	$node->reload;
-	ok( $node->wait_for_log(
-			qr/parameter "driftlock.kafka_properties" cannot be changed without restarting the server/,
-			$log_offset),
-		"failing value ($what): reload reports that a restart is needed");
+	$log_offset = reload_properties($value, "failing value ($what): reload reports that a restart is needed");
 
 	# at start: the worker reports the problem
 	if (!$enabled)

@@ -8,14 +8,13 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
-use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
+use DriftlockTest qw(start_mock_kafka worker_node wait_offsets
   event_payloads produce_events load_messages check_anomalies
-  check_exactly_once worker_pids);
+  check_exactly_once worker_pids wait_committed wait_worker_replaced
+  restart_after_postmaster_kill);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::HiRes ();
-use IPC::Run ();
 
 my $topic   = 'crash';
 my $group   = 'crash-group';
@@ -51,28 +50,15 @@ sub produce_chunk
 my $processed = qq{SELECT coalesce(sum(next_offset), 0) FROM driftlock.kafka_offsets WHERE group_id = '$group'};
 
 # Kill (the worker, or the postmaster when $what says so) as soon as at
-# least $from messages are committed, watched through one psql session so
-# that the kill lands within a few messages.  Returns the worker's pid.
+# least $from messages are committed (wait_committed lands within a few
+# messages).  Returns the worker's pid.
 my $pending = 0;
 sub kill_when
 {
 	my ($from, $total, $what) = @_;
 	my ($pid) = worker_pids($node);
 	ok(defined $pid, "$what: worker running");
-	my ($in, $out, $err) = ('', '', '');
-	my $psql = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
-		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(120));
-	my $seen = -1;
-	my $deadline = Time::HiRes::time() + 90;
-	while (Time::HiRes::time() < $deadline)
-	{
-		$out = '';
-		$in .= "$processed;\n";
-		$psql->pump while $out !~ /\n/;
-		($seen) = $out =~ /(\d+)/;
-		last if $seen >= $from;
-		Time::HiRes::sleep(0.005);
-	}
+	my $seen = wait_committed($node, $group, $from, 90);
 	if ($what =~ /postmaster/)
 	{
 		$node->kill9;
@@ -81,7 +67,6 @@ sub kill_when
 	{
 		kill('KILL', $pid);
 	}
-	$psql->kill_kill;
 	ok($seen >= $from, "$what: killed after $from messages were committed");
 	note("$what: killed at $seen of $total messages committed");
 	$pending++ if $seen < $total;
@@ -91,35 +76,17 @@ sub kill_when
 # First chunk; kill the worker a third of the way in
 produce_chunk(0);
 my $old = kill_when(3 * 150, 3 * $per_chunk, 'first kill');
-ok(poll_until($node,
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
-		'1', 60), 'the worker comes back after the crash restart');
+ok(wait_worker_replaced($node, $old, 60), 'the worker comes back after the crash restart');
 
 # Second chunk; kill again
 produce_chunk(1);
 $old = kill_when(3 * $per_chunk + 3 * 150, 6 * $per_chunk, 'second kill');
-ok(poll_until($node,
-		"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
-		'1', 60), 'the worker comes back after the second crash restart');
+ok(wait_worker_replaced($node, $old, 60), 'the worker comes back after the second crash restart');
 
 # Third chunk; kill -9 the postmaster, wait for its children to go, restart
 produce_chunk(2);
 $old = kill_when(6 * $per_chunk + 3 * 150, 9 * $per_chunk, 'postmaster kill');
-my $deadline = Time::HiRes::time() + 15;
-Time::HiRes::sleep(0.1) while kill(0, $old) && Time::HiRes::time() < $deadline;
-if (!ok(!kill(0, $old), 'the orphaned worker exits within 15 s of the postmaster\'s death'))
-{
-	# go on with the rest of the test
-	kill('KILL', $old);
-	Time::HiRes::sleep(0.1) while kill(0, $old);
-}
-my $started = 0;
-for (1 .. 20)
-{
-	last if ($started = $node->start(fail_ok => 1));
-	sleep 1;    # other orphaned backends may still hold the shared memory
-}
-ok($started, 'node restarted after kill -9 of the postmaster');
+restart_after_postmaster_kill($node, $old, 'postmaster kill');
 note('after the restart: ' . $node->safe_psql('postgres', $processed) . ' messages committed');
 cmp_ok($pending, '>', 0, 'at least one kill happened with messages not yet committed');
 

@@ -18,12 +18,13 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
-  event_payloads produce_events load_messages check_anomalies worker_pids);
+  event_payloads produce_events load_messages check_anomalies worker_pids
+  check_offsets_at_end check_stream_events wait_committed wait_worker_replaced
+  restart_after_postmaster_kill);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes ();
-use IPC::Run ();
 
 my $seed = $ENV{DRIFTLOCK_FAULT_SEED} // int(rand(1_000_000));
 srand($seed);
@@ -87,36 +88,11 @@ sub worker_pid
 	return $pid;
 }
 
-# Messages committed, read every few ms through one psql session until at
-# least $from; returns what was seen last
-sub wait_committed
-{
-	my ($from, $timeout) = @_;
-	my ($in, $out, $err) = ('', '', '');
-	my $psql = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
-		'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout($timeout + 30));
-	my $seen = -1;
-	my $deadline = Time::HiRes::time() + $timeout;
-	while (Time::HiRes::time() < $deadline)
-	{
-		$out = '';
-		$in .= "$committed_sql;\n";
-		$psql->pump while $out !~ /\n/;
-		($seen) = $out =~ /(\d+)/;
-		last if $seen >= $from;
-		Time::HiRes::sleep(0.005);
-	}
-	$psql->kill_kill;
-	return $seen;
-}
-
 # Wait until the worker that replaces $old is running
 sub wait_worker_back
 {
 	my ($old, $what) = @_;
-	ok(poll_until($node,
-			"SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND pid <> $old",
-			'1', 120), "$what: the worker comes back on its own");
+	ok(wait_worker_replaced($node, $old, 120), "$what: the worker comes back on its own");
 	return;
 }
 
@@ -141,7 +117,7 @@ sub kill_randomly
 	my ($chunk, $what) = @_;
 	my $from = $chunk * $chunk_size + int($chunk_size * (0.1 + rand(0.6)));
 	my $pid = worker_pid();
-	my $seen = wait_committed($from, 120);
+	my $seen = wait_committed($node, $group, $from, 120);
 	if ($what eq 'postmaster')
 	{
 		$node->kill9;
@@ -154,20 +130,7 @@ sub kill_randomly
 	$kills_pending++ if $seen < $produced;
 	ok($seen >= $from, "chunk $chunk: $what killed at a random point");
 	note("chunk $chunk: $what killed with $seen of $produced messages committed (aimed at $from)");
-	if ($what eq 'postmaster')
-	{
-		# the orphaned worker notices the postmaster's death and exits
-		my $deadline = Time::HiRes::time() + 15;
-		Time::HiRes::sleep(0.1) while kill(0, $pid) && Time::HiRes::time() < $deadline;
-		ok(!kill(0, $pid), "chunk $chunk: the orphaned worker exits after the postmaster's death");
-		my $started = 0;
-		for (1 .. 20)
-		{
-			last if ($started = $node->start(fail_ok => 1));
-			sleep 1;    # orphaned backends may still hold the shared memory
-		}
-		ok($started, "chunk $chunk: node restarted after kill -9 of the postmaster");
-	}
+	restart_after_postmaster_kill($node, $pid, "chunk $chunk") if $what eq 'postmaster';
 	wait_worker_back($pid, "chunk $chunk");
 	return;
 }
@@ -184,7 +147,7 @@ for my $chunk (0 .. 3)
 # outage and must reconnect once the brokers are back
 produce_chunk(4);
 my $outage_from = 4 * $chunk_size + int($chunk_size * rand(0.5));
-cmp_ok(wait_committed($outage_from, 120), '>=', $outage_from, 'chunk 4 under way before the outage');
+cmp_ok(wait_committed($node, $group, $outage_from, 120), '>=', $outage_from, 'chunk 4 under way before the outage');
 $kafka->command('down');
 my $down_at = Time::HiRes::time();
 note('brokers down with ' . $node->safe_psql('postgres', $committed_sql) . " of $produced committed");
@@ -193,13 +156,13 @@ kill_worker('broker outage');
 Time::HiRes::sleep(30 - (Time::HiRes::time() - $down_at)) if Time::HiRes::time() - $down_at < 30;
 $kafka->command('up');
 note(sprintf('brokers up after %.1f s', Time::HiRes::time() - $down_at));
-cmp_ok(wait_committed(5 * $chunk_size, 180), '>=', 5 * $chunk_size,
+cmp_ok(wait_committed($node, $group, 5 * $chunk_size, 180), '>=', 5 * $chunk_size,
 	'after the outage the worker catches up on its own');
 
 # Chunk 5: a clean restart of PostgreSQL mid-chunk
 produce_chunk(5);
 my $restart_from = 5 * $chunk_size + int($chunk_size * (0.1 + rand(0.5)));
-cmp_ok(wait_committed($restart_from, 120), '>=', $restart_from, 'chunk 5 under way before the restart');
+cmp_ok(wait_committed($node, $group, $restart_from, 120), '>=', $restart_from, 'chunk 5 under way before the restart');
 my ($before_restart) = worker_pids($node);
 $node->restart;
 wait_worker_back($before_restart, 'clean restart');
@@ -225,7 +188,7 @@ kill_randomly(7, 'postmaster');
 
 # Chunk 8: every offset write fails, so nothing can commit: the worker must
 # retry without setting anything aside.  Killed meanwhile.
-cmp_ok(wait_committed(8 * $chunk_size, 180), '>=', 8 * $chunk_size,
+cmp_ok(wait_committed($node, $group, 8 * $chunk_size, 180), '>=', 8 * $chunk_size,
 	'chunks 0-7 committed before offset writes fail');
 $node->safe_psql('postgres',
 	'CREATE TRIGGER fault_offsets BEFORE INSERT OR UPDATE ON driftlock.kafka_offsets FOR EACH ROW EXECUTE FUNCTION fault_reject()');
@@ -255,12 +218,7 @@ cmp_ok($kills_pending, '>', 0, 'kills happened with messages not yet committed')
 ok(wait_offsets($node, $group, \@rows, 300), 'the offsets reach the end of every partition');
 load_messages($node, 'produced', \@rows);
 
-is($node->safe_psql('postgres', qq{
-SELECT string_agg(format('%s/%s:%s', t.topic, t.part, o.next_offset), ' ' ORDER BY t.part)
-FROM (SELECT topic, part, max(off) + 1 AS n FROM produced GROUP BY 1, 2) t
-LEFT JOIN driftlock.kafka_offsets o ON o.group_id = '$group' AND o.topic = t.topic AND o.partition = t.part}),
-	join(' ', map { "$topic/$_:" . ($chunks * $per_chunk) } 0 .. $partitions - 1),
-	'next_offset = message count for every partition');
+check_offsets_at_end($node, 'produced', $group, 'after the faults');
 
 # every dead letter is a produced message, once, and was set aside by the
 # failing trigger
@@ -278,12 +236,7 @@ CREATE TABLE produced_ok AS
 SELECT p.* FROM produced p
 WHERE NOT EXISTS (SELECT FROM driftlock.dead_letters d
   WHERE (d.kafka_topic, d.kafka_partition, d.kafka_offset) = (p.topic, p.part, p.off))});
-is($node->safe_psql('postgres', q{
-SELECT string_agg(format('%s:%s', s.name, coalesce(st.events, 0)), ' ' ORDER BY s.name)
-FROM driftlock.streams s LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id}),
-	$node->safe_psql('postgres', q{
-SELECT string_agg(format('%s:%s', stream, n), ' ' ORDER BY stream)
-FROM (SELECT stream, count(*) AS n FROM produced_ok GROUP BY 1) m}),
+check_stream_events($node, 'produced_ok',
 	"each stream's detector saw each of its messages that was not set aside once");
 my ($ok_count, $dead_count) = split /\|/, $node->safe_psql('postgres',
 	'SELECT (SELECT count(*) FROM produced_ok), (SELECT count(*) FROM driftlock.dead_letters)');
