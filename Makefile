@@ -66,6 +66,9 @@ UNIT_SRCS  = $(sort $(wildcard test/unit/test_*.c))
 # other .c files in test/unit are helpers linked into every unit test
 UNIT_HELPERS = $(sort $(filter-out $(UNIT_SRCS),$(wildcard test/unit/*.c)))
 UNIT_BINS  = $(UNIT_SRCS:.c=)
+# where "make unit" puts the test binaries (a prefix), and what runs them
+UNIT_DIR   =
+UNIT_RUN   =
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
 TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw
@@ -80,10 +83,13 @@ ifeq ($(strip $(UNIT_SRCS)),)
 else
 	@fail=0; \
 	for src in $(UNIT_SRCS); do \
-		bin=$${src%.c}; \
+		bin=$(UNIT_DIR)$${src%.c}; \
+		mkdir -p "$$(dirname $$bin)" || exit 1; \
 		$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $$bin $$src $(UNIT_HELPERS) $(CBAD_SRCS) $(CBAD_LIBS) || exit 1; \
 		echo "== $$bin"; \
-		if ./$$bin; then echo "ok   $$bin"; else echo "FAIL $$bin"; fail=1; fi; \
+		start=$$(date +%s); \
+		if $(UNIT_RUN) ./$$bin; then r="ok  "; else r="FAIL"; fail=1; fi; \
+		echo "$$r $$bin$(if $(UNIT_RUN), under $(firstword $(UNIT_RUN))) ($$(( $$(date +%s) - start )) s)"; \
 	done; \
 	exit $$fail
 endif
@@ -222,7 +228,6 @@ VALGRIND_FLAGS  ?= -q --error-exitcode=1 --leak-check=full \
 	--errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect \
 	--track-origins=yes --num-callers=30
 VALGRIND_DIR     = tmp_check_valgrind
-VALGRIND_CFLAGS  = $(filter-out $(SANITIZE_FLAGS),$(STANDALONE_CFLAGS))
 
 EXTRA_CLEAN += $(VALGRIND_DIR)
 
@@ -230,23 +235,11 @@ SANITIZE_TAP_TESTS ?= worker
 
 .PHONY: valgrind sanitize-sql sanitize-tap
 
-# Every test runs even after a failure; one line per test with its time.
+# "make unit" without sanitizers (valgrind and ASan do not mix), its
+# binaries in VALGRIND_DIR, each run under valgrind.
 valgrind:
 	@command -v $(VALGRIND) >/dev/null 2>&1 || { echo "$(VALGRIND) not found (apt-get install valgrind)"; exit 1; }
-	@mkdir -p $(VALGRIND_DIR)
-	@fail=0; \
-	for src in $(UNIT_SRCS); do \
-		bin=$(VALGRIND_DIR)/$$(basename $${src%.c}); \
-		$(STANDALONE_CC) $(VALGRIND_CFLAGS) -o $$bin $$src $(UNIT_HELPERS) $(CBAD_SRCS) $(CBAD_LIBS) || exit 1; \
-		echo "== valgrind $$bin"; \
-		start=$$(date +%s); \
-		if $(VALGRIND) $(VALGRIND_FLAGS) ./$$bin; then \
-			echo "ok   $$bin under valgrind ($$(( $$(date +%s) - start )) s)"; \
-		else \
-			echo "FAIL $$bin under valgrind ($$(( $$(date +%s) - start )) s)"; fail=1; \
-		fi; \
-	done; \
-	exit $$fail
+	@$(MAKE) --no-print-directory unit SANITIZE= UNIT_DIR=$(VALGRIND_DIR)/ UNIT_RUN="$(VALGRIND) $(VALGRIND_FLAGS)"
 
 sanitize-sql:
 	PG_CONFIG="$(PG_CONFIG)" $(srcdir)/test/sanitize_sql.sh
