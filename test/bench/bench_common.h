@@ -95,6 +95,53 @@ synthetic_event(uint64_t *rng, uint64_t seq, char *buf, size_t cap)
 	return n < 0 ? 0 : ((size_t) n < cap ? (size_t) n : cap - 1);
 }
 
+/*
+ * An anomalous ~200-byte JSON event of one of three recurring kinds (kind
+ * 0-2), with volatile fields like synthetic_event's: a ledger failure, a
+ * password spray, and a request that looks almost normal but for its error
+ * and stack trace.  Used for the contaminated stream of bench_accuracy and
+ * the unit tests: the same kinds recur for the whole stream.
+ */
+static inline size_t
+synthetic_anomaly(uint64_t *rng, uint64_t seq, int kind, char *buf, size_t cap)
+{
+	uint64_t	r = bench_rand(rng);
+	int			n;
+	char		ts[40];
+
+	snprintf(ts, sizeof(ts), "2026-11-%02dT%02d:%02d:%02d.%03dZ",
+			 (int) (1 + seq / 86400 % 28), (int) (seq / 3600 % 24), (int) (seq / 60 % 60),
+			 (int) (seq % 60), (int) (r % 1000));
+	switch (kind)
+	{
+		case 0:
+			n = snprintf(buf, cap,
+						 "{\"ts\":\"%s\",\"service\":\"payments\",\"level\":\"error\","
+						 "\"msg\":\"ledger checksum mismatch, refusing writes\",\"shard\":%d,"
+						 "\"expected\":\"%08llx\",\"found\":\"%08llx\"}",
+						 ts, (int) ((r >> 10) % 64), (unsigned long long) (bench_rand(rng) & 0xffffffffULL),
+						 (unsigned long long) (bench_rand(rng) & 0xffffffffULL));
+			break;
+		case 1:
+			n = snprintf(buf, cap,
+						 "{\"ts\":\"%s\",\"service\":\"auth\",\"level\":\"warn\","
+						 "\"msg\":\"password spray suspected\",\"source_ip\":\"203.0.113.%d\","
+						 "\"attempts\":%d,\"accounts\":%d,\"user\":\"u%05d\"}",
+						 ts, (int) ((r >> 10) % 254 + 1), (int) (200 + (r >> 20) % 5000),
+						 (int) (10 + (r >> 33) % 90), (int) ((r >> 45) % 50000));
+			break;
+		default:
+			n = snprintf(buf, cap,
+						 "{\"ts\":\"%s\",\"service\":\"search\",\"level\":\"info\","
+						 "\"msg\":\"request completed\",\"request_id\":\"%08llx-%04x\",\"latency_ms\":%d,"
+						 "\"user\":\"u%05d\",\"status\":500,\"error\":\"java.lang.OutOfMemoryError: Java heap space\"}",
+						 ts, (unsigned long long) (bench_rand(rng) & 0xffffffffULL), (unsigned) ((r >> 20) & 0xffff),
+						 (int) (5000 + (r >> 36) % 25000), (int) ((r >> 45) % 50000));
+			break;
+	}
+	return n < 0 ? 0 : ((size_t) n < cap ? (size_t) n : cap - 1);
+}
+
 static inline double
 now_seconds(void)
 {
