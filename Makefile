@@ -10,15 +10,41 @@
 # PGXS's "make check" is not supported for extensions and exits 0 without
 # testing anything: use installcheck (it starts its own temporary instance).
 
+# the rules for sql/ below come before PGXS's: keep its `all` the default
+.DEFAULT_GOAL := all
+
 EXTENSION  = driftlock
 EXTVERSION = $(shell sed -n "s/^default_version[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" $(EXTENSION).control)
-ifeq ($(wildcard sql/$(EXTENSION)--$(EXTVERSION).sql),)
-$(error sql/$(EXTENSION)--$(EXTVERSION).sql is missing: it is the install script of default_version $(EXTVERSION) in $(EXTENSION).control)
+ifeq ($(wildcard sql/parts/$(EXTVERSION).sql),)
+$(error sql/parts/$(EXTVERSION).sql is missing: it holds the changes of default_version $(EXTVERSION) in $(EXTENSION).control)
 endif
 
 MODULE_big = $(EXTENSION)
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/cbad/*.c src/message/*.c)))
-DATA       = $(sort $(wildcard sql/$(EXTENSION)--*.sql))
+
+# Install and upgrade scripts.  A released version's install script is kept
+# as it was (sql/driftlock--0.1.0.sql); the current one is built from parts,
+# so that each change is written once:
+#   install  = 0.1.0's objects + each later version's changes + privileges
+#   upgrade  = the new version's changes + privileges on what it adds
+# test/t/050_upgrade.pl checks that both give the same database.
+DATA       = sql/$(EXTENSION)--0.1.0.sql
+DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql
+SQL_VERSIONS = 0.1.0 0.2.0
+
+sql/$(EXTENSION)--$(EXTVERSION).sql: $(foreach v,$(SQL_VERSIONS),sql/parts/$(v).sql) sql/parts/privileges.sql
+	{ echo '/* $(EXTENSION)--$(EXTVERSION).sql: built by the Makefile from sql/parts/, do not edit */'; \
+	  echo; \
+	  echo '-- complain if script is sourced in psql, rather than via CREATE EXTENSION'; \
+	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
+	  for f in $^; do echo; cat $$f; done; } > $@
+
+sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/parts/$(EXTVERSION).sql sql/parts/$(EXTVERSION)-privileges.sql
+	{ echo '/* $(EXTENSION)--0.1.0--$(EXTVERSION).sql: built by the Makefile from sql/parts/, do not edit */'; \
+	  echo; \
+	  echo '-- complain if script is sourced in psql, rather than via ALTER EXTENSION'; \
+	  printf '%s\n' '\echo Use "ALTER EXTENSION $(EXTENSION) UPDATE" to load this file. \quit'; \
+	  for f in $^; do echo; cat $$f; done; } > $@
 
 # Every sql/*.sql that is not an install or upgrade script is a pg_regress
 # test; dropping sql/foo.sql + expected/foo.out in place is enough to run it.
@@ -26,7 +52,7 @@ REGRESS      = $(sort $(filter-out $(EXTENSION)--%,$(basename $(notdir $(wildcar
 REGRESS_OPTS = --temp-instance=tmp_check_regress --temp-config=test/regress.conf
 
 SHLIB_LINK += -lzstd -lrdkafka
-PG_CPPFLAGS += -I$(srcdir)/src
+PG_CPPFLAGS += -I$(srcdir)/src -DDRIFTLOCK_VERSION='"$(EXTVERSION)"'
 # PostgreSQL's own headers (storage/bufpage.h, lib/ilist.h) define inline
 # functions with unused parameters, and every V1 function or GUC hook has
 # some, so -Wunused-parameter is switched off for the glue; everything else

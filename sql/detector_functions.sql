@@ -36,12 +36,40 @@ FROM verdicts;
 
 -- Verdict fields are in range and consistent.
 SELECT bool_and((v).p_value > 0 AND (v).p_value <= 1) AS p_in_range,
-       bool_and((v).is_anomaly = ((v).warm AND (v).p_value <= 0.01)) AS flag_rule,
-       bool_and((v).confidence = CASE WHEN (v).warm THEN 1 - (v).p_value ELSE 0 END) AS confidence_rule,
+       bool_and((v).is_anomaly = coalesce((v).warm AND (v).p_value <= 0.01, false)) AS flag_rule,
+       bool_and((v).confidence IS NOT DISTINCT FROM 1 - (v).p_value) AS confidence_rule,
        bool_and((v).entropy BETWEEN 0 AND 8) AS entropy_in_range,
        bool_and((v).ncd >= 0 AND (v).compression_ratio > 0 AND (v).score >= 0) AS metrics_positive,
-       bool_and((v).explanation IS NOT NULL AND (v).explanation <> '') AS explained
+       bool_and((v).explanation IS NOT NULL AND (v).explanation <> '') AS explained,
+       bool_and((v).event_number = ts) AS numbered,
+       bool_and(((v).incident_key IS NOT NULL) = (v).is_anomaly) AS keyed_iff_anomaly,
+       bool_and((v).pattern_count BETWEEN 1 AND ts AND (v).pattern_first_event BETWEEN 1 AND ts) AS pattern_counts
 FROM verdicts;
+
+-- Nothing that was not measured is reported: the first event has no
+-- baseline to be compared with, so no distance, score or p-value.
+SELECT (v).warm, (v).ncd, (v).compression_ratio, (v).score, (v).p_value, (v).confidence,
+       (v).pattern_status, (v).pattern_count
+FROM verdicts WHERE ts = 1;
+
+-- Patterns: the three kernel errors are one pattern, new and then repeated,
+-- and one incident key; the web lines are few patterns.
+SELECT ts, (v).pattern, (v).pattern_status, (v).pattern_count, (v).pattern_first_event,
+       (v).incident_key = first_value((v).incident_key) OVER (ORDER BY ts) AS same_incident
+FROM verdicts WHERE ts IN (400, 401, 402) ORDER BY ts;
+SELECT count(DISTINCT (v).pattern_id) AS web_patterns
+FROM verdicts WHERE ts NOT IN (400, 401, 402, 450);
+-- driftlock_pattern() gives an event the id its verdict has, for any payload type
+SELECT bool_and((driftlock_pattern(line)).pattern_id = (v).pattern_id) AS same_id,
+       bool_and((driftlock_pattern(convert_to(line, 'UTF8'))).pattern_id = (v).pattern_id) AS same_id_bytea
+FROM verdicts;
+SELECT * FROM driftlock_pattern('Oct 12 03:14:07 node-17 sshd[4242]: Accepted key for alice from 10.0.0.7 port 53211');
+SELECT * FROM driftlock_pattern('{"b": 2, "a": "x1"}'::jsonb);
+-- numbers are masked in patterns whatever the stream's mask setting
+SELECT (driftlock_pattern('job 42 done', '{"mask": false}')).pattern,
+       (driftlock_pattern('job 42 done')).pattern AS masked;
+SELECT driftlock_pattern('x', '{"alhpa": 1}');
+SELECT driftlock_pattern(NULL::text) IS NULL AS strict_null;
 
 -- The explanation of an incident names the evidence and what was new.
 SELECT (v).explanation ~ '^Anomalous \(p = [0-9.e-]+, alpha = 0.01\)' AS says_why,
@@ -106,10 +134,17 @@ FROM (SELECT driftlock_score(array_agg(line ORDER BY ts), 'GET /api/cart/7 HTTP/
 SELECT (s).is_anomaly, (s).warm, (s).explanation ~ 'New in it' AS names_new
 FROM (SELECT driftlock_score(array_agg(line ORDER BY ts), 'panic: runtime error: index out of range [3] with length 3', '{"warmup": 100}') AS s
       FROM events WHERE ts <= 300) t;
--- a baseline shorter than warmup gives warm = false
-SELECT (driftlock_score(ARRAY['a b c', 'a b d'], 'a b e')).warm;
--- too few baseline events for alpha: the explanation says so
-SELECT (driftlock_score(ARRAY(SELECT 'tick ' || g FROM generate_series(1, 30) g), 'boom', '{"warmup": 10}')).explanation ~ 'No event can be flagged yet' AS says_cannot_flag;
+-- an inline baseline is complete, however short: it is scored against and
+-- cross-scored for the calibration
+SELECT (s).warm, (s).p_value IS NOT NULL AS calibrated
+FROM (SELECT driftlock_score(ARRAY['a b c', 'a b d', 'a b f'], 'a b e') AS s) t;
+-- a single event cannot calibrate anything: measured, but no p-value
+SELECT (s).warm, (s).is_anomaly, (s).ncd IS NOT NULL AS measured, (s).p_value, (s).score
+FROM (SELECT driftlock_score(ARRAY['a b c'], 'a b e') AS s) t;
+-- a short baseline's p-values are coarse: the explanation says from where on
+-- they come from the fitted tail
+SELECT (driftlock_score(ARRAY(SELECT 'tick ' || g FROM generate_series(1, 30) g), 'boom')).explanation
+       ~ 'With 30 calibration scores, p-values below 0.0323 come from the fitted tail' AS says_resolution;
 -- bad input
 SELECT driftlock_score(ARRAY['a', NULL], 'x');
 SELECT driftlock_score(ARRAY[['a'], ['b']], 'x');

@@ -76,7 +76,8 @@ INSERT INTO driftlock.streams (name) VALUES ('regress-admin') RETURNING name, co
 UPDATE driftlock.streams SET config = '{"warmup": 10}' WHERE name = 'regress-admin' RETURNING name, config;
 DELETE FROM driftlock.streams WHERE name = 'regress-admin' RETURNING name;
 BEGIN;
-TRUNCATE driftlock.streams, driftlock.anomalies, driftlock.stream_state;
+TRUNCATE driftlock.streams, driftlock.anomalies, driftlock.stream_state, driftlock.incidents,
+         driftlock.suppressions, driftlock.feedback;
 SELECT count(*) AS streams_left FROM driftlock.streams;
 ROLLBACK;
 

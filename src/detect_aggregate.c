@@ -25,6 +25,7 @@ typedef struct DetectState
 {
 	cbad_detector *det;
 	cbad_verdict last;			/* verdict of the latest row */
+	VerdictExtras last_extras;	/* and what its row shows beyond it */
 	bool		last_null;		/* the latest row's payload was NULL */
 	uint8_t    *event;			/* the latest anomalous event, for the
 								 * explanation */
@@ -83,6 +84,7 @@ driftlock_detect_transition(PG_FUNCTION_ARGS)
 
 		driftlock_report_status(cbad_detector_observe(st->det, bytes, len, &st->last),
 								"scoring an event");
+		driftlock_verdict_extras(st->det, bytes, len, &st->last_extras);
 		st->last_null = false;
 		st->event_len = 0;
 		if (st->last.is_anomaly)
@@ -117,6 +119,7 @@ driftlock_detect_final(PG_FUNCTION_ARGS)
 	if (st->last_null)
 		PG_RETURN_NULL();
 	PG_RETURN_DATUM(driftlock_verdict_datum(driftlock_result_tupdesc(fcinfo), &st->last,
+											&st->last_extras,
 											driftlock_explanation(st->det, st->event,
 																  st->event_len, &st->last)));
 }

@@ -71,7 +71,7 @@ detector_cache_get(pg_uuid_t *stream_id, const cbad_config *cfg)
 		e->det = NULL;
 		PG_TRY();
 		{
-			e->det = driftlock_stream_load(stream_id, false, cache_cxt);
+			e->det = driftlock_stream_load(stream_id, false, cache_cxt, NULL);
 		}
 		PG_CATCH();
 		{

@@ -121,22 +121,96 @@ driftlock_explanation(const cbad_detector *det, const uint8_t *event, size_t len
 	return buf;
 }
 
-Datum
-driftlock_verdict_datum(TupleDesc tupdesc, const cbad_verdict *v, const char *explanation)
+void
+driftlock_verdict_extras(const cbad_detector *det, const uint8_t *event, size_t len,
+						 VerdictExtras *x)
 {
-	Datum		values[9];
-	bool		nulls[9] = {false};
+	size_t		scored = Min(len, (size_t) cbad_detector_config(det)->max_event_bytes);
+	uint64_t	id;
 
-	if (tupdesc->natts != 9)
-		elog(ERROR, "driftlock.verdict has %d attributes, expected 9", tupdesc->natts);
+	x->entropy = cbad_entropy(event, scored);
+	driftlock_report_status(cbad_detector_pattern(det, event, scored, &id, x->pattern,
+												  sizeof(x->pattern)),
+							"naming the event's pattern");
+}
+
+const char *
+driftlock_drift_name(cbad_drift_kind drift)
+{
+	switch (drift)
+	{
+		case CBAD_DRIFT_SUSTAINED:
+			return "sustained";
+		case CBAD_DRIFT_STORM:
+			return "storm";
+		case CBAD_DRIFT_NONE:
+			break;
+	}
+	return NULL;
+}
+
+/*
+ * The number columns of a verdict, NULL where nothing was measured: no
+ * baseline yet, no distance; no calibration yet, no p-value.
+ */
+void
+driftlock_verdict_numbers(const cbad_verdict *v, Datum *values, bool *nulls)
+{
+	values[0] = Float8GetDatum(v->score);
+	nulls[0] = !v->has_dictionary || !v->has_calibration;
+	values[1] = Float8GetDatum(v->p_value);
+	nulls[1] = !v->has_calibration;
+	values[2] = Float8GetDatum(v->ncd);
+	nulls[2] = !v->has_dictionary;
+	values[3] = Float8GetDatum(v->compression_ratio);
+	nulls[3] = !v->has_dictionary;
+	values[4] = Float8GetDatum(v->confidence);
+	nulls[4] = !v->has_calibration;
+}
+
+/*
+ * driftlock.verdict: 9 attributes in 0.1.0, 17 since 0.2.0.  A library of
+ * 0.2.0 whose SQL objects are still 0.1.0's (ALTER EXTENSION driftlock
+ * UPDATE not run yet) fills the first 9.
+ */
+#define VERDICT_ATTRS_0_1 9
+#define VERDICT_ATTRS 17
+
+Datum
+driftlock_verdict_datum(TupleDesc tupdesc, const cbad_verdict *v, const VerdictExtras *x,
+						const char *explanation)
+{
+	Datum		values[VERDICT_ATTRS];
+	bool		nulls[VERDICT_ATTRS];
+	Datum		numbers[5];
+	bool		number_nulls[5];
+	const char *drift = driftlock_drift_name(v->drift);
+
+	if (tupdesc->natts != VERDICT_ATTRS && tupdesc->natts != VERDICT_ATTRS_0_1)
+		elog(ERROR, "driftlock.verdict has %d attributes, expected %d", tupdesc->natts, VERDICT_ATTRS);
+	memset(nulls, 0, sizeof(nulls));
+	driftlock_verdict_numbers(v, numbers, number_nulls);
 	values[0] = BoolGetDatum(v->is_anomaly);
 	values[1] = BoolGetDatum(v->warm);
-	values[2] = Float8GetDatum(v->score);
-	values[3] = Float8GetDatum(v->p_value);
-	values[4] = Float8GetDatum(v->ncd);
-	values[5] = Float8GetDatum(v->compression_ratio);
-	values[6] = Float8GetDatum(v->entropy);
-	values[7] = Float8GetDatum(v->confidence);
+	for (int i = 0; i < 4; i++)
+	{
+		/* score, p_value, ncd, compression_ratio */
+		values[2 + i] = numbers[i];
+		nulls[2 + i] = number_nulls[i];
+	}
+	values[6] = Float8GetDatum(x->entropy);
+	values[7] = numbers[4];
+	nulls[7] = number_nulls[4];
 	values[8] = CStringGetTextDatum(explanation);
+	values[9] = Int64GetDatum((int64) v->pattern_id);
+	values[10] = CStringGetTextDatum(x->pattern);
+	values[11] = CStringGetTextDatum(cbad_pattern_status_name(v->pattern_status));
+	values[12] = Int64GetDatum((int64) v->pattern_count);
+	values[13] = Int64GetDatum((int64) v->pattern_first_event);
+	values[14] = Int64GetDatum((int64) v->event_number);
+	values[15] = Int64GetDatum((int64) v->incident_key);
+	nulls[15] = v->incident_key == 0;
+	values[16] = drift ? CStringGetTextDatum(drift) : (Datum) 0;
+	nulls[16] = drift == NULL;
 	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
 }

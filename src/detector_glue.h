@@ -30,9 +30,28 @@ extern const uint8_t *driftlock_payload_bytes(Datum value, Oid type, size_t pref
 extern char *driftlock_explanation(const cbad_detector *det, const uint8_t *event,
 								   size_t len, const cbad_verdict *verdict);
 
+/* What a verdict row says beyond the verdict: computed for the events shown. */
+typedef struct VerdictExtras
+{
+	double		entropy;		/* of the scored bytes */
+	char		pattern[CBAD_PATTERN_TEXT_MAX]; /* the pattern's text */
+} VerdictExtras;
+
+extern void driftlock_verdict_extras(const cbad_detector *det, const uint8_t *event,
+									 size_t len, VerdictExtras *extras);
+
+/* "sustained", "storm", or NULL for no drift. */
+extern const char *driftlock_drift_name(cbad_drift_kind drift);
+
+/*
+ * score, p_value, ncd, compression_ratio and confidence, with nulls set
+ * where the verdict measured nothing.
+ */
+extern void driftlock_verdict_numbers(const cbad_verdict *v, Datum *values, bool *nulls);
+
 /* The driftlock.verdict row for a verdict and its explanation. */
 extern Datum driftlock_verdict_datum(TupleDesc tupdesc, const cbad_verdict *verdict,
-									 const char *explanation);
+									 const VerdictExtras *extras, const char *explanation);
 
 /* Tuple descriptor of the calling function's composite result. */
 extern TupleDesc driftlock_result_tupdesc(FunctionCallInfo fcinfo);

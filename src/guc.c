@@ -43,10 +43,24 @@ int			driftlock_kafka_max_in_flight = 100;
 int			driftlock_kafka_batch_ms = 100;
 int			driftlock_detector_cache_size = 256;
 bool		driftlock_metrics_save = true;
+char	   *driftlock_notify_channel = NULL;
+int			driftlock_incident_quiet_period = 900;
 int			driftlock_metrics_max_streams = 1000;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
 char	   *driftlock_kafka_properties = NULL;
+
+/* pg_notify() refuses channel names of NAMEDATALEN bytes or more */
+static bool
+check_notify_channel(char **newval, void **extra, GucSource source)
+{
+	if (*newval != NULL && strlen(*newval) >= NAMEDATALEN)
+	{
+		GUC_check_errdetail("A channel name is at most %d bytes long.", NAMEDATALEN - 1);
+		return false;
+	}
+	return true;
+}
 
 static int
 append_redacted(const char *key, const char *value, void *opaque, char *err, size_t errlen)
@@ -227,6 +241,25 @@ driftlock_guc_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.notify_channel",
+							   "Channel on which new and escalated incidents are announced (channel name, reload).",
+							   "At the commit that opens an incident, or raises it to a higher severity band, the writer sends NOTIFY on this channel with the payload {\"incidents\":[ids],\"max_severity\":n}; LISTEN to it.  Empty sends nothing.  Takes effect on reload.",
+							   &driftlock_notify_channel,
+							   "driftlock_incidents",
+							   PGC_SIGHUP,
+							   0,
+							   check_notify_channel, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.incident_quiet_period",
+							"Event time after which an incident with no new anomaly is resolved (1 s .. 7 days, reload).",
+							"An anomaly joins the latest incident of its stream and key when it comes within this time of that incident's last anomaly, and opens a new incident otherwise.  Time is the Kafka message's timestamp, else the transaction's start.  Takes effect on reload.",
+							&driftlock_incident_quiet_period,
+							900,
+							1, 7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	/* ---- restart-only settings ---- */
 

@@ -20,6 +20,8 @@ extern int	driftlock_kafka_max_in_flight;
 extern int	driftlock_kafka_batch_ms;
 extern int	driftlock_detector_cache_size;
 extern bool driftlock_metrics_save;
+extern char *driftlock_notify_channel;
+extern int	driftlock_incident_quiet_period;	/* seconds */
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

@@ -191,6 +191,7 @@ typedef struct StreamLookup
 	bool		found;
 	pg_uuid_t	id;
 	cbad_config cfg;
+	bool		learn_only;
 } StreamLookup;
 
 static HTAB *lookups = NULL;
@@ -204,10 +205,10 @@ message_forget_streams(void)
 }
 
 bool
-message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
+message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
 {
 	static CachedStatement find_stmt = {
-		"SELECT id, config FROM driftlock.streams WHERE id = $1 OR name = $2 "
+		"SELECT id, config, learn_only FROM driftlock.streams WHERE id = $1 OR name = $2 "
 		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
 		2, {UUIDOID, TEXTOID}, NULL
 	};
@@ -250,6 +251,8 @@ message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
 			memcpy(&l->id, DatumGetUUIDP(d), sizeof(pg_uuid_t));
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 			driftlock_config_from_jsonb(isnull ? NULL : DatumGetJsonbP(d), &l->cfg);
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			l->learn_only = !isnull && DatumGetBool(d);
 			l->found = true;
 		}
 	}
@@ -257,6 +260,7 @@ message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg)
 		return false;
 	*id = l->id;
 	*cfg = l->cfg;
+	*learn_only = l->learn_only;
 	return true;
 }
 

@@ -51,7 +51,9 @@
 #include "batch_writer.h"
 #include "detector_cache.h"
 #include "detector_glue.h"
+#include "feedback.h"
 #include "guc.h"
+#include "incidents.h"
 #include "kafka_consumer.h"
 #include "kafka_message.h"
 #include "kafka_worker.h"
@@ -257,6 +259,35 @@ wait_ms(long ms)
 	ResetLatch(MyLatch);
 }
 
+typedef enum SchemaState
+{
+	SCHEMA_MISSING,				/* no CREATE EXTENSION driftlock yet */
+	SCHEMA_OLD,					/* installed, ALTER EXTENSION UPDATE not run */
+	SCHEMA_CURRENT
+} SchemaState;
+
+/* The installed version of the extension against the library's. */
+static SchemaState
+schema_state(char *installed, size_t cap)
+{
+	SchemaState state = SCHEMA_MISSING;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'driftlock'",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		strlcpy(installed, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), cap);
+		state = strcmp(installed, DRIFTLOCK_VERSION) == 0 ? SCHEMA_CURRENT : SCHEMA_OLD;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return state;
+}
+
 static bool
 extension_exists(void)
 {
@@ -267,6 +298,41 @@ extension_exists(void)
 	exists = OidIsValid(get_extension_oid("driftlock", true));
 	CommitTransactionCommand();
 	return exists;
+}
+
+/* How often worker 0 resolves the incidents past their quiet period. */
+#define RESOLVE_EVERY_MS 10000
+
+static void
+resolve_quiet_incidents(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (worker_id != 0 || !TimestampDifferenceExceeds(last, now, RESOLVE_EVERY_MS))
+		return;
+	last = now;
+	pgstat_report_activity(STATE_RUNNING, "resolving quiet incidents");
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		incidents_resolve_quiet();
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		/* not worth stopping for: the next turn tries again */
+		MemoryContextSwitchTo(TopMemoryContext);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
 }
 
 static bool
@@ -359,9 +425,13 @@ process_message(const rd_kafka_message_t *msg)
 	MessageProblem problem;
 	pg_uuid_t	stream_id;
 	cbad_config cfg;
+	bool		learn_only;
 	cbad_detector *det;
 	cbad_verdict verdict;
 	cbad_status status;
+	AnomalySource src;
+	rd_kafka_timestamp_type_t tstype;
+	int64_t		ts;
 
 	if (len > (size_t) driftlock_kafka_max_payload_bytes)
 	{
@@ -378,7 +448,7 @@ process_message(const rd_kafka_message_t *msg)
 		dead_letter(msg, problem.reason, problem.detail);
 		return;
 	}
-	if (!message_find_stream(key, &stream_id, &cfg))
+	if (!message_find_stream(key, &stream_id, &cfg, &learn_only))
 	{
 		char		detail[STREAM_KEY_MAX + 128];
 
@@ -386,22 +456,33 @@ process_message(const rd_kafka_message_t *msg)
 		dead_letter(msg, "unknown_stream", detail);
 		return;
 	}
+
+	src.topic = rd_kafka_topic_name(msg->rkt);
+	src.partition = msg->partition;
+	src.offset = msg->offset;
+	/* milliseconds since the Unix epoch, create or log-append time */
+	ts = rd_kafka_message_timestamp(msg, &tstype);
+	src.has_timestamp = tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0;
+	src.timestamp = src.has_timestamp
+		? (TimestampTz) (ts * 1000 - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
+		: 0;
+
 	failing_step = "detector_error";
 	det = detector_cache_get(&stream_id, &cfg);
+	if (feedback_pending(&stream_id))
+		feedback_apply(&stream_id, det, &src);
 	/*
 	 * A failed update may leave the detector half changed, so it must not be
 	 * saved: fail the batch, which drops the cache and retries from the
 	 * stored state and offsets.
 	 */
-	status = cbad_detector_observe(det, payload, len, &verdict);
+	status = learn_only
+		? cbad_detector_observe_learning(det, payload, len, &verdict)
+		: cbad_detector_observe(det, payload, len, &verdict);
 	if (status != CBAD_OK)
 		driftlock_report_status(status, "scoring a Kafka message");
 	failing_step = "insert_failed";
-	metrics_count_event(&stream_id,
-						verdict.is_anomaly &&
-						driftlock_anomaly_insert(&stream_id, payload, len, &verdict,
-												 driftlock_explanation(det, payload, len, &verdict),
-												 rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset));
+	driftlock_stream_record(&stream_id, det, payload, len, &verdict, &src, NULL, NULL);
 }
 
 static MemoryContext message_cxt = NULL;
@@ -434,6 +515,8 @@ process_batch(int from, int to)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	message_forget_streams();
+	incidents_begin();
+	feedback_batch_begin();
 
 	for (int i = from; i < to; i++)
 	{
@@ -453,6 +536,8 @@ process_batch(int from, int to)
 	for (int i = 0; i < next->cnt; i++)
 		batch_save_offset(driftlock_kafka_group_id, next->elems[i].topic,
 						  next->elems[i].partition, next->elems[i].offset);
+	/* delivered at the commit, and only if it commits */
+	incidents_notify();
 
 	SPI_finish();
 	PopActiveSnapshot();
@@ -613,16 +698,27 @@ driftlock_kafka_worker_main(Datum main_arg)
 			continue;
 		}
 		/* checked before connecting, not at every idle turn */
-		if (rk == NULL && !extension_exists())
+		if (rk == NULL)
 		{
-			if (!waiting_logged)
-				ereport(LOG,
-						(errmsg("driftlock kafka worker %d waiting for CREATE EXTENSION driftlock in database \"%s\"",
-								worker_id, driftlock_database)));
-			waiting_logged = true;
-			pgstat_report_activity(STATE_IDLE, "waiting for CREATE EXTENSION driftlock");
-			wait_ms(5000);
-			continue;
+			char		installed[64];
+			SchemaState state = schema_state(installed, sizeof(installed));
+
+			if (state != SCHEMA_CURRENT)
+			{
+				if (!waiting_logged)
+					ereport(LOG,
+							(state == SCHEMA_MISSING
+							 ? errmsg("driftlock kafka worker %d waiting for CREATE EXTENSION driftlock in database \"%s\"",
+									  worker_id, driftlock_database)
+							 : errmsg("driftlock kafka worker %d waiting for ALTER EXTENSION driftlock UPDATE in database \"%s\": its SQL objects are version %s, the library is version %s",
+									  worker_id, driftlock_database, installed, DRIFTLOCK_VERSION)));
+				waiting_logged = true;
+				pgstat_report_activity(STATE_IDLE, state == SCHEMA_MISSING
+									   ? "waiting for CREATE EXTENSION driftlock"
+									   : "waiting for ALTER EXTENSION driftlock UPDATE");
+				wait_ms(5000);
+				continue;
+			}
 		}
 		waiting_logged = false;
 		if (rk == NULL)
@@ -643,6 +739,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 
 		kafka_offsets_flush(rk, false);
 		refresh_lag(rk, false);
+		resolve_quiet_incidents();
 		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);

@@ -54,6 +54,8 @@ const char *const metrics_reasons[METRICS_REASONS] = {
 	"invalid_json", "detector_error", "insert_failed"
 };
 
+const char *const metrics_bands[METRICS_BANDS] = {"low", "medium", "high"};
+
 /* Upper bounds of the batch duration histogram, in seconds (+Inf last). */
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
@@ -64,7 +66,31 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 #define TOPIC_MAX 256
 #define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
 #define STAT_FILE_TMP STAT_FILE ".tmp"
-#define STAT_MAGIC 0x444c4d31	/* "DLM1" */
+#define STAT_MAGIC 0x444c4d32	/* "DLM2" */
+
+/*
+ * The counters that are one number each (or one per label value), in one
+ * array: reset, saved, loaded and read by loops, not one by one.
+ */
+enum
+{
+	C_EVENTS,
+	C_ANOMALIES,
+	C_OVERFLOW_EVENTS,
+	C_OVERFLOW_ANOMALIES,
+	C_DEAD_LETTERS,				/* METRICS_REASONS of them */
+	C_INCIDENTS_OPENED = C_DEAD_LETTERS + METRICS_REASONS,	/* per band */
+	C_INCIDENTS_ESCALATED = C_INCIDENTS_OPENED + METRICS_BANDS,
+	C_ANOMALIES_SUPPRESSED = C_INCIDENTS_ESCALATED + METRICS_BANDS,
+	C_FEEDBACK_LEARNT,
+	C_BATCHES,
+	C_LATENCY,					/* LATENCY_BUCKETS of them, not cumulative */
+	C_LATENCY_SUM_US = C_LATENCY + LATENCY_BUCKETS,
+	C_CACHE_HITS,
+	C_CACHE_MISSES,
+	C_WORKER_RESTARTS,
+	N_COUNTERS
+};
 
 typedef struct StreamCounters
 {
@@ -86,17 +112,7 @@ typedef struct MetricsShared
 	LWLock	   *lock;
 	uint64		generation;		/* bumped by each reset */
 	TimestampTz stats_reset;
-	pg_atomic_uint64 events;
-	pg_atomic_uint64 anomalies;
-	pg_atomic_uint64 dead_letters[METRICS_REASONS];
-	pg_atomic_uint64 overflow_events;
-	pg_atomic_uint64 overflow_anomalies;
-	pg_atomic_uint64 batches;
-	pg_atomic_uint64 latency[LATENCY_BUCKETS];	/* not cumulative */
-	pg_atomic_uint64 latency_sum_us;
-	pg_atomic_uint64 cache_hits;
-	pg_atomic_uint64 cache_misses;
-	pg_atomic_uint64 worker_restarts;
+	pg_atomic_uint64 counters[N_COUNTERS];
 	pg_atomic_uint32 worker_started[MAX_WORKERS];
 	pg_atomic_uint32 detectors[MAX_WORKERS];
 	PartitionLag lags[MAX_PARTITIONS];
@@ -139,22 +155,23 @@ metrics_shmem_request(void)
 static void
 reset_counters(MetricsShared *m)
 {
-	pg_atomic_write_u64(&m->events, 0);
-	pg_atomic_write_u64(&m->anomalies, 0);
-	for (int i = 0; i < METRICS_REASONS; i++)
-		pg_atomic_write_u64(&m->dead_letters[i], 0);
-	pg_atomic_write_u64(&m->overflow_events, 0);
-	pg_atomic_write_u64(&m->overflow_anomalies, 0);
-	pg_atomic_write_u64(&m->batches, 0);
-	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
-		pg_atomic_write_u64(&m->latency[i], 0);
-	pg_atomic_write_u64(&m->latency_sum_us, 0);
-	pg_atomic_write_u64(&m->cache_hits, 0);
-	pg_atomic_write_u64(&m->cache_misses, 0);
-	pg_atomic_write_u64(&m->worker_restarts, 0);
+	for (int i = 0; i < N_COUNTERS; i++)
+		pg_atomic_write_u64(&m->counters[i], 0);
 	m->nstreams = 0;
 	m->generation++;
 	m->stats_reset = GetCurrentTimestamp();
+}
+
+static uint64
+counter(int c)
+{
+	return pg_atomic_read_u64(&shared->counters[c]);
+}
+
+static void
+count(int c, uint64 n)
+{
+	pg_atomic_fetch_add_u64(&shared->counters[c], n);
 }
 
 /*
@@ -166,17 +183,7 @@ typedef struct SavedCounters
 	uint32		magic;
 	int32		nstreams;
 	TimestampTz stats_reset;
-	uint64		events,
-				anomalies,
-				dead_letters[METRICS_REASONS],
-				overflow_events,
-				overflow_anomalies,
-				batches,
-				latency[LATENCY_BUCKETS],
-				latency_sum_us,
-				cache_hits,
-				cache_misses,
-				worker_restarts;
+	uint64		counters[N_COUNTERS];
 } SavedCounters;
 
 typedef struct SavedStream
@@ -199,19 +206,8 @@ save_counters(int code, Datum arg)
 	sc.magic = STAT_MAGIC;
 	sc.nstreams = shared->nstreams;
 	sc.stats_reset = shared->stats_reset;
-	sc.events = pg_atomic_read_u64(&shared->events);
-	sc.anomalies = pg_atomic_read_u64(&shared->anomalies);
-	for (int i = 0; i < METRICS_REASONS; i++)
-		sc.dead_letters[i] = pg_atomic_read_u64(&shared->dead_letters[i]);
-	sc.overflow_events = pg_atomic_read_u64(&shared->overflow_events);
-	sc.overflow_anomalies = pg_atomic_read_u64(&shared->overflow_anomalies);
-	sc.batches = pg_atomic_read_u64(&shared->batches);
-	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
-		sc.latency[i] = pg_atomic_read_u64(&shared->latency[i]);
-	sc.latency_sum_us = pg_atomic_read_u64(&shared->latency_sum_us);
-	sc.cache_hits = pg_atomic_read_u64(&shared->cache_hits);
-	sc.cache_misses = pg_atomic_read_u64(&shared->cache_misses);
-	sc.worker_restarts = pg_atomic_read_u64(&shared->worker_restarts);
+	for (int i = 0; i < N_COUNTERS; i++)
+		sc.counters[i] = counter(i);
 
 	f = AllocateFile(STAT_FILE_TMP, PG_BINARY_W);
 	if (f == NULL || fwrite(&sc, sizeof(sc), 1, f) != 1)
@@ -257,19 +253,8 @@ load_counters(MetricsShared *m)
 		goto done;
 	}
 	m->stats_reset = sc.stats_reset;
-	pg_atomic_write_u64(&m->events, sc.events);
-	pg_atomic_write_u64(&m->anomalies, sc.anomalies);
-	for (int i = 0; i < METRICS_REASONS; i++)
-		pg_atomic_write_u64(&m->dead_letters[i], sc.dead_letters[i]);
-	pg_atomic_write_u64(&m->overflow_events, sc.overflow_events);
-	pg_atomic_write_u64(&m->overflow_anomalies, sc.overflow_anomalies);
-	pg_atomic_write_u64(&m->batches, sc.batches);
-	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
-		pg_atomic_write_u64(&m->latency[i], sc.latency[i]);
-	pg_atomic_write_u64(&m->latency_sum_us, sc.latency_sum_us);
-	pg_atomic_write_u64(&m->cache_hits, sc.cache_hits);
-	pg_atomic_write_u64(&m->cache_misses, sc.cache_misses);
-	pg_atomic_write_u64(&m->worker_restarts, sc.worker_restarts);
+	for (int i = 0; i < N_COUNTERS; i++)
+		pg_atomic_write_u64(&m->counters[i], sc.counters[i]);
 	for (int i = 0; i < sc.nstreams; i++)
 	{
 		SavedStream ss;
@@ -286,8 +271,8 @@ load_counters(MetricsShared *m)
 		}
 		else
 		{
-			pg_atomic_fetch_add_u64(&m->overflow_events, ss.events);
-			pg_atomic_fetch_add_u64(&m->overflow_anomalies, ss.anomalies);
+			pg_atomic_fetch_add_u64(&m->counters[C_OVERFLOW_EVENTS], ss.events);
+			pg_atomic_fetch_add_u64(&m->counters[C_OVERFLOW_ANOMALIES], ss.anomalies);
 		}
 	}
 done:
@@ -311,19 +296,8 @@ metrics_shmem_startup(void)
 		memset(shared, 0, shared_size());
 		shared->lock = &(GetNamedLWLockTranche("driftlock"))->lock;
 		shared->max_streams = driftlock_metrics_max_streams;
-		pg_atomic_init_u64(&shared->events, 0);
-		pg_atomic_init_u64(&shared->anomalies, 0);
-		for (int i = 0; i < METRICS_REASONS; i++)
-			pg_atomic_init_u64(&shared->dead_letters[i], 0);
-		pg_atomic_init_u64(&shared->overflow_events, 0);
-		pg_atomic_init_u64(&shared->overflow_anomalies, 0);
-		pg_atomic_init_u64(&shared->batches, 0);
-		for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
-			pg_atomic_init_u64(&shared->latency[i], 0);
-		pg_atomic_init_u64(&shared->latency_sum_us, 0);
-		pg_atomic_init_u64(&shared->cache_hits, 0);
-		pg_atomic_init_u64(&shared->cache_misses, 0);
-		pg_atomic_init_u64(&shared->worker_restarts, 0);
+		for (int i = 0; i < N_COUNTERS; i++)
+			pg_atomic_init_u64(&shared->counters[i], 0);
 		for (int i = 0; i < MAX_WORKERS; i++)
 		{
 			pg_atomic_init_u32(&shared->worker_started[i], 0);
@@ -390,7 +364,7 @@ typedef struct StreamSlot
 } StreamSlot;
 
 static HTAB *pending_streams = NULL;
-static uint64 pending_dead[PENDING_LEVELS][METRICS_REASONS];
+static uint64 pending[PENDING_LEVELS][N_COUNTERS];
 static bool pending_any = false;
 static bool callback_registered = false;
 
@@ -474,7 +448,7 @@ forget_pending(void)
 	if (pending_streams != NULL)
 		hash_destroy(pending_streams);
 	pending_streams = NULL;
-	memset(pending_dead, 0, sizeof(pending_dead));
+	memset(pending, 0, sizeof(pending));
 	pending_any = false;
 }
 
@@ -485,9 +459,9 @@ publish_pending(void)
 	PendingStream *p;
 
 	for (int l = 0; l < PENDING_LEVELS; l++)
-		for (int i = 0; i < METRICS_REASONS; i++)
-			if (pending_dead[l][i])
-				pg_atomic_fetch_add_u64(&shared->dead_letters[i], pending_dead[l][i]);
+		for (int i = 0; i < N_COUNTERS; i++)
+			if (pending[l][i])
+				count(i, pending[l][i]);
 	if (pending_streams != NULL)
 	{
 		LWLockAcquire(shared->lock, LW_EXCLUSIVE);
@@ -496,8 +470,8 @@ publish_pending(void)
 		{
 			StreamCounters *s = stream_slot(&p->key.id);
 
-			pg_atomic_fetch_add_u64(&shared->events, p->events);
-			pg_atomic_fetch_add_u64(&shared->anomalies, p->anomalies);
+			count(C_EVENTS, p->events);
+			count(C_ANOMALIES, p->anomalies);
 			if (s != NULL)
 			{
 				pg_atomic_fetch_add_u64(&s->events, p->events);
@@ -505,8 +479,8 @@ publish_pending(void)
 			}
 			else
 			{
-				pg_atomic_fetch_add_u64(&shared->overflow_events, p->events);
-				pg_atomic_fetch_add_u64(&shared->overflow_anomalies, p->anomalies);
+				count(C_OVERFLOW_EVENTS, p->events);
+				count(C_OVERFLOW_ANOMALIES, p->anomalies);
 			}
 		}
 		LWLockRelease(shared->lock);
@@ -562,11 +536,11 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;					/* too deep to tell apart: left with the deepest */
 	level = GetCurrentTransactionNestLevel();
 	for (int l = level; l < PENDING_LEVELS; l++)
-		for (int i = 0; i < METRICS_REASONS; i++)
+		for (int i = 0; i < N_COUNTERS; i++)
 		{
 			if (event == SUBXACT_EVENT_COMMIT_SUB)
-				pending_dead[level - 1][i] += pending_dead[l][i];
-			pending_dead[l][i] = 0;
+				pending[level - 1][i] += pending[l][i];
+			pending[l][i] = 0;
 		}
 	if (pending_streams == NULL)
 		return;
@@ -649,14 +623,39 @@ metrics_count_event(const pg_uuid_t *stream_id, bool anomaly)
 	p->anomalies += anomaly ? 1 : 0;
 }
 
+/* Count n in the current (sub)transaction, published at commit. */
+static void
+count_pending(int c, uint64 n)
+{
+	if (start_counting())
+		pending[current_level()][c] += n;
+}
+
 void
 metrics_count_dead_letter(const char *reason)
 {
-	if (!start_counting())
-		return;
 	for (int i = 0; i < METRICS_REASONS; i++)
 		if (strcmp(reason, metrics_reasons[i]) == 0)
-			pending_dead[current_level()][i]++;
+			count_pending(C_DEAD_LETTERS + i, 1);
+}
+
+void
+metrics_count_incident(int band, bool opened)
+{
+	if (band >= 0 && band < METRICS_BANDS)
+		count_pending((opened ? C_INCIDENTS_OPENED : C_INCIDENTS_ESCALATED) + band, 1);
+}
+
+void
+metrics_count_suppressed(void)
+{
+	count_pending(C_ANOMALIES_SUPPRESSED, 1);
+}
+
+void
+metrics_count_feedback(int64 learnt)
+{
+	count_pending(C_FEEDBACK_LEARNT, learnt);
 }
 
 void
@@ -668,9 +667,9 @@ metrics_batch_done(double seconds)
 		return;
 	while (b < (int) lengthof(latency_bounds) && seconds > latency_bounds[b])
 		b++;
-	pg_atomic_fetch_add_u64(&shared->latency[b], 1);
-	pg_atomic_fetch_add_u64(&shared->latency_sum_us, (uint64) (seconds * 1e6));
-	pg_atomic_fetch_add_u64(&shared->batches, 1);
+	count(C_LATENCY + b, 1);
+	count(C_LATENCY_SUM_US, (uint64) (seconds * 1e6));
+	count(C_BATCHES, 1);
 }
 
 void
@@ -678,8 +677,8 @@ metrics_cache_stats(uint64 hits, uint64 misses)
 {
 	if (shared == NULL)
 		return;
-	pg_atomic_fetch_add_u64(&shared->cache_hits, hits);
-	pg_atomic_fetch_add_u64(&shared->cache_misses, misses);
+	count(C_CACHE_HITS, hits);
+	count(C_CACHE_MISSES, misses);
 }
 
 void
@@ -696,7 +695,7 @@ metrics_worker_started(int worker_id)
 		return;
 	/* the first start after server start is no restart */
 	if (pg_atomic_exchange_u32(&shared->worker_started[worker_id], 1) != 0)
-		pg_atomic_fetch_add_u64(&shared->worker_restarts, 1);
+		count(C_WORKER_RESTARTS, 1);
 	pg_atomic_write_u32(&shared->detectors[worker_id], 0);
 }
 
@@ -842,6 +841,42 @@ stream_names(void)
 	return names;
 }
 
+/*
+ * Open incidents of this database by severity band: a gauge read from
+ * driftlock.incidents, the truth that counters could drift from.
+ */
+static void
+open_incidents(SampleList *l)
+{
+	int			ret;
+	double		open[METRICS_BANDS] = {0, 0, 0};
+
+	SPI_connect();
+	/* before ALTER EXTENSION driftlock UPDATE there is no such table */
+	ret = SPI_execute("SELECT pg_catalog.to_regclass('driftlock.incidents') IS NOT NULL", true, 1);
+	if (ret == SPI_OK_SELECT && SPI_processed == 1 &&
+		strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+		ret = SPI_execute("SELECT CASE WHEN severity >= 75 THEN 2 WHEN severity >= 50 THEN 1 ELSE 0 END, "
+						  "count(*) FROM driftlock.incidents WHERE status = 'open' GROUP BY 1",
+						  true, 0);
+	else
+		ret = SPI_ERROR_NOATTRIBUTE;
+	if (ret == SPI_OK_SELECT)
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int			band = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			int64		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+
+			if (band >= 0 && band < METRICS_BANDS)
+				open[band] = (double) n;
+		}
+	SPI_finish();
+	for (int i = 0; i < METRICS_BANDS; i++)
+		add_label(add_sample(l, "driftlock_incidents_open", open[i]),
+				  "severity", pstrdup(metrics_bands[i]));
+}
+
 static SampleList *
 collect_samples(void)
 {
@@ -853,8 +888,8 @@ collect_samples(void)
 	require_shared();
 	names = stream_names();
 
-	add_sample(l, "driftlock_events_processed_total", (double) pg_atomic_read_u64(&shared->events));
-	add_sample(l, "driftlock_anomalies_detected_total", (double) pg_atomic_read_u64(&shared->anomalies));
+	add_sample(l, "driftlock_events_processed_total", (double) counter(C_EVENTS));
+	add_sample(l, "driftlock_anomalies_detected_total", (double) counter(C_ANOMALIES));
 	LWLockAcquire(shared->lock, LW_SHARED);
 	for (int i = 0; i < shared->nstreams; i++)
 	{
@@ -874,12 +909,24 @@ collect_samples(void)
 			add_label(s, "stream", name->name);
 	}
 	LWLockRelease(shared->lock);
-	add_sample(l, "driftlock_stream_overflow_events_total", (double) pg_atomic_read_u64(&shared->overflow_events));
-	add_sample(l, "driftlock_stream_overflow_anomalies_total", (double) pg_atomic_read_u64(&shared->overflow_anomalies));
+	add_sample(l, "driftlock_stream_overflow_events_total", (double) counter(C_OVERFLOW_EVENTS));
+	add_sample(l, "driftlock_stream_overflow_anomalies_total", (double) counter(C_OVERFLOW_ANOMALIES));
 	for (int i = 0; i < METRICS_REASONS; i++)
 		add_label(add_sample(l, "driftlock_dead_letters_total",
-							 (double) pg_atomic_read_u64(&shared->dead_letters[i])),
+							 (double) counter(C_DEAD_LETTERS + i)),
 				  "reason", pstrdup(metrics_reasons[i]));
+
+	for (int i = 0; i < METRICS_BANDS; i++)
+	{
+		add_label(add_sample(l, "driftlock_incidents_total", (double) counter(C_INCIDENTS_OPENED + i)),
+				  "severity", pstrdup(metrics_bands[i]));
+		add_label(add_sample(l, "driftlock_incident_escalations_total",
+							 (double) counter(C_INCIDENTS_ESCALATED + i)),
+				  "severity", pstrdup(metrics_bands[i]));
+	}
+	open_incidents(l);
+	add_sample(l, "driftlock_anomalies_suppressed_total", (double) counter(C_ANOMALIES_SUPPRESSED));
+	add_sample(l, "driftlock_feedback_learnt_total", (double) counter(C_FEEDBACK_LEARNT));
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	for (int i = 0; i < MAX_PARTITIONS; i++)
@@ -897,20 +944,20 @@ collect_samples(void)
 
 	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
 	{
-		cumulative += pg_atomic_read_u64(&shared->latency[i]);
+		cumulative += counter(C_LATENCY + i);
 		add_label(add_sample(l, "driftlock_batch_duration_seconds_bucket", (double) cumulative),
 				  "le", i < (int) lengthof(latency_bounds) ? psprintf("%g", latency_bounds[i]) : pstrdup("+Inf"));
 	}
 	add_sample(l, "driftlock_batch_duration_seconds_sum",
-			   (double) pg_atomic_read_u64(&shared->latency_sum_us) / 1e6);
+			   (double) counter(C_LATENCY_SUM_US) / 1e6);
 	add_sample(l, "driftlock_batch_duration_seconds_count", (double) cumulative);
-	add_sample(l, "driftlock_batches_total", (double) pg_atomic_read_u64(&shared->batches));
-	add_sample(l, "driftlock_detector_cache_hits_total", (double) pg_atomic_read_u64(&shared->cache_hits));
-	add_sample(l, "driftlock_detector_cache_misses_total", (double) pg_atomic_read_u64(&shared->cache_misses));
+	add_sample(l, "driftlock_batches_total", (double) counter(C_BATCHES));
+	add_sample(l, "driftlock_detector_cache_hits_total", (double) counter(C_CACHE_HITS));
+	add_sample(l, "driftlock_detector_cache_misses_total", (double) counter(C_CACHE_MISSES));
 	for (int i = 0; i < MAX_WORKERS; i++)
 		detectors += pg_atomic_read_u32(&shared->detectors[i]);
 	add_sample(l, "driftlock_detectors_active", (double) detectors);
-	add_sample(l, "driftlock_worker_restarts_total", (double) pg_atomic_read_u64(&shared->worker_restarts));
+	add_sample(l, "driftlock_worker_restarts_total", (double) counter(C_WORKER_RESTARTS));
 	LWLockAcquire(shared->lock, LW_SHARED);
 	add_sample(l, "driftlock_stats_reset_time_seconds",
 			   (double) (shared->stats_reset - SetEpochTimestamp()) / USECS_PER_SEC);
@@ -1019,6 +1066,11 @@ static const Family families[] = {
 	{"driftlock_stream_overflow_events_total", "counter", "Events of streams beyond driftlock.metrics_max_streams."},
 	{"driftlock_stream_overflow_anomalies_total", "counter", "Anomalies of streams beyond driftlock.metrics_max_streams."},
 	{"driftlock_dead_letters_total", "counter", "Messages recorded in driftlock.dead_letters, by reason."},
+	{"driftlock_incidents_total", "counter", "Incidents opened, by the severity band they opened in (low < 50 <= medium < 75 <= high)."},
+	{"driftlock_incident_escalations_total", "counter", "Incidents whose severity rose into a higher band, by the band reached."},
+	{"driftlock_incidents_open", "gauge", "Open incidents of this database, by severity band."},
+	{"driftlock_anomalies_suppressed_total", "counter", "Anomalies recorded with no incident because their pattern was suppressed."},
+	{"driftlock_feedback_learnt_total", "counter", "Events marked normal that a stream's detector learnt."},
 	{"driftlock_kafka_consumer_lag", "gauge", "Messages in a partition after the next offset to process (high watermark minus next offset)."},
 	{"driftlock_batch_duration_seconds", "histogram", "Time from a batch's first message to its commit."},
 	{"driftlock_batches_total", "counter", "Batches committed by the Kafka workers."},

@@ -10,6 +10,10 @@
 #define METRICS_REASONS 7
 extern const char *const metrics_reasons[METRICS_REASONS];
 
+/* Severity bands of incidents: low (< 50), medium (< 75), high. */
+#define METRICS_BANDS 3
+extern const char *const metrics_bands[METRICS_BANDS];
+
 /* Request shared memory (from _PG_init, only when preloaded). */
 extern void metrics_init(void);
 
@@ -20,6 +24,9 @@ extern void metrics_init(void);
  */
 extern void metrics_count_event(const pg_uuid_t *stream_id, bool anomaly);
 extern void metrics_count_dead_letter(const char *reason);
+extern void metrics_count_incident(int band, bool opened);	/* else escalated */
+extern void metrics_count_suppressed(void);
+extern void metrics_count_feedback(int64 learnt);
 
 /* Published immediately (they describe work, not rows). */
 extern void metrics_batch_done(double seconds);

@@ -1,6 +1,7 @@
 /*
  * score_functions.c -- stateless SQL functions: driftlock_score() against a
- * baseline given inline, and driftlock_compare() of two sets of events
+ * baseline given inline, driftlock_compare() of two sets of events, and
+ * driftlock_pattern() of an event
  */
 #include "postgres.h"
 
@@ -18,6 +19,7 @@
 
 PG_FUNCTION_INFO_V1(driftlock_score_baseline);
 PG_FUNCTION_INFO_V1(driftlock_compare);
+PG_FUNCTION_INFO_V1(driftlock_pattern);
 
 /* The most permutations driftlock_compare accepts (each costs 3 compressions). */
 #define MAX_PERMUTATIONS 100000
@@ -68,6 +70,7 @@ driftlock_score_baseline(PG_FUNCTION_ARGS)
 	cbad_allocator allocator;
 	cbad_detector *det;
 	cbad_verdict verdict;
+	VerdictExtras extras;
 	const uint8_t **events;
 	size_t	   *lens;
 	const uint8_t *payload;
@@ -84,7 +87,8 @@ driftlock_score_baseline(PG_FUNCTION_ARGS)
 	driftlock_report_status(cbad_detector_create(&cfg, &allocator, &det), "creating the detector");
 	driftlock_report_status(cbad_detector_fit(det, events, lens, (size_t) n), "learning the baseline");
 	driftlock_report_status(cbad_detector_score(det, payload, len, &verdict), "scoring the payload");
-	PG_RETURN_DATUM(driftlock_verdict_datum(driftlock_result_tupdesc(fcinfo), &verdict,
+	driftlock_verdict_extras(det, payload, len, &extras);
+	PG_RETURN_DATUM(driftlock_verdict_datum(driftlock_result_tupdesc(fcinfo), &verdict, &extras,
 											driftlock_explanation(det, payload, len, &verdict)));
 }
 
@@ -136,5 +140,39 @@ driftlock_compare(PG_FUNCTION_ARGS)
 	values[5] = Float8GetDatum(r.baseline_entropy);
 	values[6] = Float8GetDatum(r.window_entropy);
 	values[7] = Int32GetDatum(r.permutations);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
+
+/*
+ * driftlock_pattern(payload text|bytea|jsonb, config jsonb,
+ *					 OUT pattern_id bigint, OUT pattern text) returns record
+ *
+ * The pattern a stream with this configuration gives the event: the same
+ * pattern_id as its verdicts and anomalies, to look them up or suppress.
+ */
+Datum
+driftlock_pattern(PG_FUNCTION_ARGS)
+{
+	cbad_config cfg;
+	cbad_allocator allocator = driftlock_allocator(CurrentMemoryContext);
+	cbad_detector *det;
+	TupleDesc	tupdesc = driftlock_result_tupdesc(fcinfo);
+	const uint8_t *payload;
+	size_t		len;
+	uint64_t	id;
+	char		text[CBAD_PATTERN_TEXT_MAX];
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	driftlock_config_from_jsonb(PG_GETARG_JSONB_P(1), &cfg);
+	payload = driftlock_payload_bytes(PG_GETARG_DATUM(0), get_fn_expr_argtype(fcinfo->flinfo, 0),
+									  (size_t) cfg.max_event_bytes, &len);
+	/* an empty detector: the pattern only depends on the configuration */
+	driftlock_report_status(cbad_detector_create(&cfg, &allocator, &det), "creating the detector");
+	driftlock_report_status(cbad_detector_pattern(det, payload, len, &id, text, sizeof(text)),
+							"naming the event's pattern");
+	cbad_detector_free(det);
+	values[0] = Int64GetDatum((int64) id);
+	values[1] = CStringGetTextDatum(text);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

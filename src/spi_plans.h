@@ -11,7 +11,7 @@ typedef struct CachedStatement
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[16];
+	Oid			argtypes[24];
 	SPIPlanPtr	plan;
 } CachedStatement;
 

@@ -5,8 +5,8 @@
  * is saved as bytes (src/cbad/cbad_state.c) so it survives restarts and every
  * backend sees it.  driftlock_score(stream_id, payload) scores against it
  * without changing it; driftlock_observe(stream_id, payload) scores, learns,
- * saves, and records an anomaly, under a row lock on the stream so that
- * concurrent observers of one stream take turns.
+ * saves, and records an anomaly with its incident, under a row lock on the
+ * stream so that concurrent observers of one stream take turns.
  *
  * Every statement is parameterised; nothing is built from payloads.
  */
@@ -20,6 +20,8 @@
 #include "utils/uuid.h"
 
 #include "detector_glue.h"
+#include "feedback.h"
+#include "incidents.h"
 #include "stream_config.h"
 #include "metrics.h"
 #include "spi_plans.h"
@@ -29,13 +31,13 @@ PG_FUNCTION_INFO_V1(driftlock_score_stream);
 PG_FUNCTION_INFO_V1(driftlock_observe);
 
 static CachedStatement load_stmt = {
-	"SELECT s.config, st.state FROM driftlock.streams s "
+	"SELECT s.config, st.state, s.learn_only FROM driftlock.streams s "
 	"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1",
 	1, {UUIDOID}, NULL
 };
 
 static CachedStatement load_for_update_stmt = {
-	"SELECT s.config, st.state FROM driftlock.streams s "
+	"SELECT s.config, st.state, s.learn_only FROM driftlock.streams s "
 	"LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id WHERE s.id = $1 "
 	"FOR UPDATE OF s",
 	1, {UUIDOID}, NULL
@@ -48,18 +50,9 @@ static CachedStatement save_stmt = {
 	3, {UUIDOID, BYTEAOID, INT8OID}, NULL
 };
 
-/* a redelivered Kafka message finds its anomaly already there */
-static CachedStatement insert_anomaly_stmt = {
-	"INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
-	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, kafka_offset) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
-	12, {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
-	FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID}, NULL
-};
-
 cbad_detector *
-driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
+driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
+					  bool *learn_only)
 {
 	Datum		args[1] = {UUIDPGetDatum(stream_id)};
 	cbad_allocator allocator = driftlock_allocator(cxt);
@@ -69,6 +62,7 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
 	Datum		d;
 	int			ret;
 
+	driftlock_check_schema();
 	ret = spi_run(for_update ? &load_for_update_stmt : &load_stmt, args, NULL, !for_update, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "loading stream state failed: %s", SPI_result_code_string(ret));
@@ -82,6 +76,8 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt)
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	driftlock_config_from_jsonb(isnull ? NULL : DatumGetJsonbP(d), &cfg);
 
+	if (learn_only != NULL)
+		*learn_only = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 	if (!isnull)
 	{
@@ -132,41 +128,58 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 	pfree(state);
 }
 
-bool
-driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload, size_t len,
-						 const cbad_verdict *v, const char *explanation,
-						 const char *topic, int32 partition, int64 offset)
+void
+driftlock_check_schema(void)
 {
-	Datum		args[12];
-	char		nulls[12];
-	bytea	   *p = palloc(VARHDRSZ + len);
+	static bool current = false;
+	char	   *version;
 	int			ret;
 
-	memset(nulls, ' ', sizeof(nulls));
+	/* once current, always current: an update never goes back */
+	if (current)
+		return;
+	ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'driftlock'",
+					  true, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "looking up the installed version of driftlock failed: %s",
+			 SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("extension \"driftlock\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION driftlock.")));
+	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (strcmp(version, DRIFTLOCK_VERSION) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("driftlock's SQL objects are version %s but its library is version %s",
+						version, DRIFTLOCK_VERSION),
+				 errhint("Run ALTER EXTENSION driftlock UPDATE.")));
+	current = true;
+}
 
-	SET_VARSIZE(p, VARHDRSZ + len);
-	memcpy(VARDATA(p), payload, len);
-	args[0] = UUIDPGetDatum(stream_id);
-	args[1] = PointerGetDatum(p);
-	args[2] = Float8GetDatum(v->score);
-	args[3] = Float8GetDatum(v->p_value);
-	args[4] = Float8GetDatum(v->ncd);
-	args[5] = Float8GetDatum(v->compression_ratio);
-	args[6] = Float8GetDatum(v->entropy);
-	args[7] = Float8GetDatum(v->confidence);
-	args[8] = CStringGetTextDatum(explanation);
-	if (topic != NULL)
+void
+driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detector *det,
+						const uint8_t *payload, size_t len, const cbad_verdict *v,
+						const AnomalySource *src, VerdictExtras *extras, char **explanation)
+{
+	VerdictExtras own;
+	bool		recorded = false;
+
+	if (extras == NULL && v->is_anomaly)
+		extras = &own;
+	if (extras != NULL)
+		driftlock_verdict_extras(det, payload, len, extras);
+	if (explanation != NULL || v->is_anomaly)
 	{
-		args[9] = CStringGetTextDatum(topic);
-		args[10] = Int32GetDatum(partition);
-		args[11] = Int64GetDatum(offset);
+		char	   *text = driftlock_explanation(det, payload, len, v);
+
+		if (v->is_anomaly)
+			recorded = incidents_record_anomaly(stream_id, det, payload, len, v, extras, text, src);
+		if (explanation != NULL)
+			*explanation = text;
 	}
-	else
-		nulls[9] = nulls[10] = nulls[11] = 'n';
-	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
-	if (ret != SPI_OK_INSERT)
-		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
-	return SPI_processed == 1;
+	metrics_count_event(stream_id, recorded);
 }
 
 /*
@@ -184,16 +197,18 @@ driftlock_score_stream(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc = driftlock_result_tupdesc(fcinfo);
 	cbad_detector *det;
 	cbad_verdict verdict;
+	VerdictExtras extras;
 	size_t		len;
 	const uint8_t *payload;
 
 	SPI_connect();
-	det = driftlock_stream_load(id, false, cxt);
+	det = driftlock_stream_load(id, false, cxt, NULL);
 	SPI_finish();
 	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
 									  (size_t) cbad_detector_config(det)->max_event_bytes, &len);
 	driftlock_report_status(cbad_detector_score(det, payload, len, &verdict), "scoring the payload");
-	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict,
+	driftlock_verdict_extras(det, payload, len, &extras);
+	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, &extras,
 											driftlock_explanation(det, payload, len, &verdict)));
 }
 
@@ -201,9 +216,10 @@ driftlock_score_stream(PG_FUNCTION_ARGS)
  * driftlock_observe(stream_id uuid, payload text|bytea|jsonb)
  *		returns driftlock.verdict
  *
- * Scores payload, lets the stream's detector learn from it, saves the
- * detector, and records an anomaly in driftlock.anomalies when it is one:
- * what the Kafka worker does for a message, for events that arrive by SQL.
+ * What the Kafka worker does for a message, for events that arrive by SQL:
+ * learns the stream's pending feedback, scores the payload, lets the
+ * detector learn from it (everything, for a learn-only stream), saves the
+ * detector, and records an anomaly with its incident when it is one.
  */
 Datum
 driftlock_observe(PG_FUNCTION_ARGS)
@@ -211,9 +227,12 @@ driftlock_observe(PG_FUNCTION_ARGS)
 	pg_uuid_t  *id = PG_GETARG_UUID_P(0);
 	MemoryContext cxt = CurrentMemoryContext;
 	TupleDesc	tupdesc = driftlock_result_tupdesc(fcinfo);
+	AnomalySource src = {0};
 	cbad_detector *det;
 	cbad_verdict verdict;
+	VerdictExtras extras;
 	char	   *explanation;
+	bool		learn_only;
 	MemoryContext old;
 	size_t		len;
 	/* whole: the anomaly row keeps the exact bytes */
@@ -221,15 +240,19 @@ driftlock_observe(PG_FUNCTION_ARGS)
 													 get_fn_expr_argtype(fcinfo->flinfo, 1), 0, &len);
 
 	SPI_connect();
-	det = driftlock_stream_load(id, true, cxt);
-	driftlock_report_status(cbad_detector_observe(det, payload, len, &verdict), "scoring the payload");
+	det = driftlock_stream_load(id, true, cxt, &learn_only);
+	incidents_begin();
+	feedback_apply(id, det, &src);
+	driftlock_report_status(learn_only
+							? cbad_detector_observe_learning(det, payload, len, &verdict)
+							: cbad_detector_observe(det, payload, len, &verdict),
+							"scoring the payload");
 	/* in the caller's context: SPI_finish frees SPI's */
 	old = MemoryContextSwitchTo(cxt);
-	explanation = driftlock_explanation(det, payload, len, &verdict);
+	driftlock_stream_record(id, det, payload, len, &verdict, &src, &extras, &explanation);
 	MemoryContextSwitchTo(old);
-	metrics_count_event(id, verdict.is_anomaly &&
-						driftlock_anomaly_insert(id, payload, len, &verdict, explanation, NULL, 0, 0));
 	driftlock_stream_save(id, det);
+	incidents_notify();
 	SPI_finish();
-	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, explanation));
+	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, &extras, explanation));
 }

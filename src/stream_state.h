@@ -1,7 +1,7 @@
 /*
  * stream_state.h -- a stream's detector, persisted in driftlock.stream_state
  *
- * All three must be called between SPI_connect and SPI_finish.
+ * All of these must be called between SPI_connect and SPI_finish.
  */
 #ifndef DRIFTLOCK_STREAM_STATE_H
 #define DRIFTLOCK_STREAM_STATE_H
@@ -9,26 +9,36 @@
 #include "utils/uuid.h"
 
 #include "cbad/cbad.h"
+#include "detector_glue.h"
+#include "incidents.h"
 
 /*
  * The stream's detector, allocated in cxt: its saved state, or a fresh one
  * when there is none or its settings changed.  Errors when the stream does
  * not exist.  for_update locks the stream's row until the transaction ends.
+ * learn_only (may be NULL) receives the stream's setting of that name.
  */
 extern cbad_detector *driftlock_stream_load(pg_uuid_t *stream_id, bool for_update,
-											MemoryContext cxt);
+											MemoryContext cxt, bool *learn_only);
 
 /* Save the detector as the stream's state. */
 extern void driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det);
 
 /*
- * Record an anomaly of the stream; topic NULL for events that did not come
- * from Kafka.  A Kafka message already recorded is not recorded twice:
- * returns whether a row was inserted.
+ * After det observed an event of the stream: record it when it is an
+ * anomaly (incidents_record_anomaly) and count it in the metrics.  extras
+ * and explanation, when not NULL, receive what the verdict row shows; they
+ * are computed only for anomalies otherwise.
  */
-extern bool driftlock_anomaly_insert(pg_uuid_t *stream_id, const uint8_t *payload,
-									 size_t len, const cbad_verdict *verdict,
-									 const char *explanation, const char *topic,
-									 int32 partition, int64 offset);
+extern void driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detector *det,
+									const uint8_t *payload, size_t len,
+									const cbad_verdict *verdict, const AnomalySource *source,
+									VerdictExtras *extras, char **explanation);
+
+/*
+ * Errors unless the installed SQL objects are this library's version (the
+ * library was updated, ALTER EXTENSION driftlock UPDATE not run yet).
+ */
+extern void driftlock_check_schema(void);
 
 #endif

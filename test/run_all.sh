@@ -115,7 +115,7 @@ check_metadata() {
 	jq -e --arg v "$control_version" \
 		'.version == $v and .provides.driftlock.version == $v and ."meta-spec".version == "1.0.0"' \
 		META.json >/dev/null &&
-		[ -f "sql/driftlock--$control_version.sql" ]
+		[ -f "sql/parts/$control_version.sql" ]
 }
 
 build() {

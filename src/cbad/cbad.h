@@ -67,6 +67,8 @@ typedef struct cbad_config
 	int			drift_window;	/* events looked at to detect a lasting shift */
 	double		drift_threshold;	/* share of drift_window flagged that means
 									 * drift */
+	double		drift_novelty;	/* a storm of anomalies each at least this
+								 * new relative to the ones before is drift */
 	int			max_event_bytes;	/* longer events are scored on their first
 									 * max_event_bytes bytes */
 } cbad_config;
@@ -123,7 +125,22 @@ bool		cbad_config_equal(const cbad_config *a, const cbad_config *b);
  */
 void		cbad_mask(const uint8_t *in, size_t len, uint8_t *out);
 
-/* Shannon entropy in bits per byte (0 for an empty input). */
+/*
+ * The pattern of some bytes: their first tokens with digit runs, hex ids and
+ * names of months and days masked (see cbad_pattern.c).  Writes the
+ * pattern's text, ASCII and NUL-terminated, into text (truncated to
+ * textcap - 1 bytes; textcap may be 0) and returns its id, a hash of the
+ * text in 1..2^63-1.  A detector takes the pattern of the bytes it scores
+ * (masked when its setting mask is on): see cbad_detector_pattern().
+ */
+#define CBAD_PATTERN_TEXT_MAX 400	/* a pattern's text is never longer */
+uint64_t	cbad_pattern_of(const uint8_t *event, size_t len, char *text, size_t textcap);
+
+/*
+ * Shannon entropy in bits per byte (0 for an empty input).  Verdicts do not
+ * carry it (most are never shown): hosts compute it for the scored bytes of
+ * the events they report, the first max_event_bytes.
+ */
 double		cbad_entropy(const uint8_t *data, size_t len);
 
 /* ------------------------------------------------------------------------
@@ -131,29 +148,69 @@ double		cbad_entropy(const uint8_t *data, size_t len);
  * ------------------------------------------------------------------------ */
 typedef struct cbad_detector cbad_detector;
 
+/* Why an event ended a drift (cbad_drift.c). */
+typedef enum cbad_drift_kind
+{
+	CBAD_DRIFT_NONE = 0,
+	CBAD_DRIFT_SUSTAINED = 1,	/* drift_threshold of drift_window flagged */
+	CBAD_DRIFT_STORM = 2		/* a storm of anomalies each new to the last */
+} cbad_drift_kind;
+
+/* Where an event's pattern stands in its stream, before this event. */
+typedef enum cbad_pattern_status
+{
+	CBAD_PATTERN_NEW = 0,		/* not seen before (or long forgotten) */
+	CBAD_PATTERN_REPEAT = 1,	/* seen before, never learnt as normal */
+	CBAD_PATTERN_KNOWN = 2		/* learnt as normal before */
+} cbad_pattern_status;
+
+const char *cbad_pattern_status_name(cbad_pattern_status status);
+
 /* The numbers behind one verdict; the explanation is built on request. */
 typedef struct cbad_verdict
 {
 	bool		is_anomaly;		/* warm and p_value <= alpha */
-	bool		warm;			/* baseline and calibration are filled */
-	bool		drift;			/* this event completed a lasting shift; the
-								 * baseline was rebuilt from recent events */
+	bool		warm;			/* judged: false while warming up (at the
+								 * start, and again after a drift) */
+	bool		learning_only;	/* observed in learn-only mode: learnt, not
+								 * judged */
+	cbad_drift_kind drift;		/* this event completed a lasting shift: the
+								 * recent anomalies were learnt and the
+								 * detector warms up again (0: it did not) */
 	bool		truncated;		/* only the first max_event_bytes were scored */
+	bool		has_dictionary; /* there was a baseline to score against:
+								 * else ncd, compression_ratio and score
+								 * measure nothing (1) */
+	bool		has_calibration;	/* there were scores to calibrate against:
+									 * else p_value, confidence and score are
+									 * not computed (1, 0 and ncd) */
 	double		score;			/* conditional ratio / typical ratio (higher =
 								 * more anomalous) */
-	double		p_value;		/* conformal p-value, in (0, 1] */
-	double		ncd;			/* conditional compression distance C(x|B)/C(x) */
+	double		p_value;		/* in (0, 1]; from the calibration's tail
+								 * model above its 90th percentile */
+	double		ncd;			/* conditional compression distance C(x|D)/C(x) */
 	double		typical_ncd;	/* median ncd of the calibration events */
 	double		compression_ratio;	/* raw bytes / bytes compressed given
-									 * baseline */
-	double		entropy;		/* bits per byte of the payload */
-	double		confidence;		/* 1 - p_value when warm, else 0 */
+									 * the dictionary */
+	double		confidence;		/* 1 - p_value (0 without calibration) */
 	size_t		raw_bytes;		/* payload length */
-	size_t		cond_bytes;		/* compressed size given the baseline, net of
-								 * frame overhead */
+	size_t		cond_bytes;		/* compressed size given the dictionary, net
+								 * of frame overhead */
 	size_t		alone_bytes;	/* compressed size alone, net of frame overhead */
 	int			baseline_events;	/* events in the baseline used */
 	int			calibration_events; /* scores behind the p-value */
+	uint64_t	warmup_left;	/* events until verdicts are judged (0 when
+								 * warm) */
+	uint64_t	event_number;	/* of this event in its stream, from 1 */
+	uint64_t	pattern_id;		/* cbad_pattern_of() of the scored bytes */
+	cbad_pattern_status pattern_status;
+	uint64_t	pattern_count;	/* occurrences of the pattern so far, this
+								 * one included */
+	uint64_t	pattern_first_event;	/* event number of its first occurrence */
+	uint64_t	incident_key;	/* anomalies only (else 0): what groups them
+								 * into incidents -- the pattern, or for a
+								 * known pattern the pattern and the first
+								 * token new to the stream (1..2^63-1) */
 } cbad_verdict;
 
 cbad_status cbad_detector_create(const cbad_config *cfg,
@@ -175,6 +232,28 @@ const cbad_config *cbad_detector_config(const cbad_detector *det);
  */
 cbad_status cbad_detector_observe(cbad_detector *det, const uint8_t *event,
 								  size_t len, cbad_verdict *verdict);
+
+/*
+ * The pattern of an event as det sees it (the verdict's pattern_id), with
+ * its text written into text as by cbad_pattern_of().  Changes nothing.
+ */
+cbad_status cbad_detector_pattern(const cbad_detector *det, const uint8_t *event, size_t len,
+								  uint64_t *id, char *text, size_t textcap);
+
+/*
+ * Observe an event in learn-only mode: score it as observe would (the
+ * verdict is never an anomaly), then learn it as normal whatever its score.
+ * For streams warming up on history, or a noisy rollout.
+ */
+cbad_status cbad_detector_observe_learning(cbad_detector *det, const uint8_t *event,
+										   size_t len, cbad_verdict *verdict);
+
+/*
+ * Learn an event as normal now (user feedback: "this anomaly was normal"):
+ * it joins the baseline at once and its pattern is known from now on.  It
+ * is not counted as an event of the stream.
+ */
+cbad_status cbad_detector_learn(cbad_detector *det, const uint8_t *event, size_t len);
 
 /* Score one event against the current state without changing it. */
 cbad_status cbad_detector_score(cbad_detector *det, const uint8_t *event,

@@ -1,12 +1,30 @@
 /*
- * cbad_calibration.c -- conformal p-values over the scores of recent normal
- * events
+ * cbad_calibration.c -- p-values from the scores of recent normal events
  *
- * For a new score s and the n calibration scores, p = (1 + #{c >= s}) / (1 + n).
- * When the calibration scores and s come from the same (exchangeable) stream,
- * P(p <= alpha) <= alpha, so on a normal stream about alpha of the events are
- * flagged, by construction.  Ties count against the event (>=), which keeps
- * repeated identical scores from being flagged.
+ * The calibration holds the scores (ncd) of the last calibration_size events
+ * the detector judged normal.  Flagged events never join it: were they let
+ * in, a stream with a few percent of recurring anomalies would soon fill it
+ * with anomaly scores, and later anomalies would no longer look extreme.
+ *
+ * For a score s at or below the calibration's 90th percentile q90 the
+ * p-value is conformal, p = (1 + #{c >= s}) / (1 + n).  Above it, where the
+ * missing alarm scores would bias any count, it comes from a model of the
+ * tail fitted to the body of the calibration: scores are taken to fall off
+ * exponentially beyond q90, at the rate the spacing between the median and
+ * q90 implies (half the scores lie above the median and a tenth above q90):
+ *
+ *   p(s) = 0.1 * exp(-ln 5 * (s - q90) / (q90 - q50))
+ *
+ * Both quantiles sit well inside the calibration, so a few percent of
+ * anomalies that recur do not move them much (the threshold does not creep
+ * up).  The share f of recent judged events that were flagged, and so are
+ * missing from the calibration, is added back (the shares above q90 and the
+ * median become f + 0.9 * 0.1 and f + 0.5 * 0.9...), so withholding alarms
+ * does not lower the quantiles either: without it the threshold crept down
+ * at alpha = 0.05 until 18% of a normal stream was flagged.  Scores this
+ * side of q90 keep the conformal guarantee; beyond it the model is
+ * conservative for the light tails compression scores have (on a stationary
+ * stream about 0.1-0.3 of alpha is flagged; docs/detector.md).
  */
 #include "cbad_internal.h"
 
@@ -120,4 +138,53 @@ cbad_calibration_median(const cbad_calibration *cal)
 	if (cal->count % 2)
 		return cal->sorted[cal->count / 2];
 	return 0.5 * (cal->sorted[cal->count / 2 - 1] + cal->sorted[cal->count / 2]);
+}
+
+/* The score with a share `share` of the calibration at or above it. */
+static double
+upper_quantile(const cbad_calibration *cal, double share)
+{
+	int			i = cal->count - (int) ceil(share * cal->count);
+
+	return cal->sorted[i < 0 ? 0 : i];
+}
+
+void
+cbad_tail_fit(cbad_tail *tail, const cbad_calibration *cal, double alpha, double flagged)
+{
+	double		q50,
+				q90,
+				s50,
+				s90;
+
+	tail->valid = false;
+	tail->z = INFINITY;
+	tail->flagged = flagged;
+	if (cal->count < CBAD_TAIL_MIN)
+		return;
+	q90 = upper_quantile(cal, CBAD_TAIL_SHARE);
+	q50 = upper_quantile(cal, 0.5);
+	/* half the calibration is one value: no spread to extrapolate from */
+	if (!(q90 - q50 > 1e-9))
+		return;
+	/* the shares of all recent scores, the flagged ones included, above them */
+	s90 = flagged + (1 - flagged) * CBAD_TAIL_SHARE;
+	s50 = flagged + (1 - flagged) * 0.5;
+	tail->valid = true;
+	tail->t = q90;
+	tail->mass = s90;
+	tail->rate = log(s50 / s90) / (q90 - q50);
+	tail->z = alpha < s90 ? q90 + log(s90 / alpha) / tail->rate : q90;
+}
+
+double
+cbad_tail_pvalue(const cbad_tail *tail, const cbad_calibration *cal, double s)
+{
+	double		p;
+
+	if (!tail->valid || s <= tail->t)
+		return tail->flagged + (1 - tail->flagged) * cbad_calibration_pvalue(cal, s);
+	p = tail->mass * exp(-tail->rate * (s - tail->t));
+	/* a probability, never exactly 0 */
+	return p > 1e-300 ? p : 1e-300;
 }

@@ -26,6 +26,24 @@ grow(uint8_t **buf, size_t *cap, size_t need)
 	return true;
 }
 
+/* A compression context that writes no frame overhead it can avoid. */
+static ZSTD_CCtx *
+new_cctx(void)
+{
+	ZSTD_CCtx  *cctx = ZSTD_createCCtx();
+
+	/* frame overhead that carries no information about the event */
+	if (cctx != NULL &&
+		(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 0)) ||
+		 ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 0)) ||
+		 ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_dictIDFlag, 0))))
+	{
+		ZSTD_freeCCtx(cctx);
+		return NULL;
+	}
+	return cctx;
+}
+
 /*
  * The scratch context with room for an event of event_len bytes, or NULL
  * when memory is short.
@@ -33,15 +51,11 @@ grow(uint8_t **buf, size_t *cap, size_t need)
 cbad_scratch *
 cbad_scratch_get(size_t event_len)
 {
-	if (scratch.cctx == NULL)
+	if (scratch.alone == NULL)
 	{
-		scratch.cctx = ZSTD_createCCtx();
-		if (scratch.cctx == NULL)
+		if ((scratch.cctx = new_cctx()) == NULL)
 			return NULL;
-		/* frame overhead that carries no information about the event */
-		if (ZSTD_isError(ZSTD_CCtx_setParameter(scratch.cctx, ZSTD_c_checksumFlag, 0)) ||
-			ZSTD_isError(ZSTD_CCtx_setParameter(scratch.cctx, ZSTD_c_contentSizeFlag, 0)) ||
-			ZSTD_isError(ZSTD_CCtx_setParameter(scratch.cctx, ZSTD_c_dictIDFlag, 0)))
+		if ((scratch.alone = new_cctx()) == NULL)
 		{
 			ZSTD_freeCCtx(scratch.cctx);
 			scratch.cctx = NULL;
@@ -59,10 +73,9 @@ cbad_compressed_size(cbad_scratch *s, const uint8_t *src, size_t len, int level)
 {
 	size_t		r;
 
-	if (ZSTD_isError(ZSTD_CCtx_refCDict(s->cctx, NULL)) ||
-		ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level)))
+	if (ZSTD_isError(ZSTD_CCtx_setParameter(s->alone, ZSTD_c_compressionLevel, level)))
 		return 0;
-	r = ZSTD_compress2(s->cctx, s->out, s->out_cap, src, len);
+	r = ZSTD_compress2(s->alone, s->out, s->out_cap, src, len);
 	return ZSTD_isError(r) ? 0 : r;
 }
 
@@ -73,6 +86,21 @@ cbad_compressed_size_dict(cbad_scratch *s, const ZSTD_CDict *cdict,
 	size_t		r;
 
 	if (ZSTD_isError(ZSTD_CCtx_refCDict(s->cctx, cdict)))
+		return 0;
+	r = ZSTD_compress2(s->cctx, s->out, s->out_cap, src, len);
+	return ZSTD_isError(r) ? 0 : r;
+}
+
+size_t
+cbad_compressed_size_prefix(cbad_scratch *s, const uint8_t *prefix, size_t prefix_len,
+							const uint8_t *src, size_t len, int level)
+{
+	size_t		r;
+
+	/* a prefix holds for one compression only: set it every time */
+	if (ZSTD_isError(ZSTD_CCtx_refCDict(s->cctx, NULL)) ||
+		ZSTD_isError(ZSTD_CCtx_setParameter(s->cctx, ZSTD_c_compressionLevel, level)) ||
+		ZSTD_isError(ZSTD_CCtx_refPrefix(s->cctx, prefix, prefix_len)))
 		return 0;
 	r = ZSTD_compress2(s->cctx, s->out, s->out_cap, src, len);
 	return ZSTD_isError(r) ? 0 : r;

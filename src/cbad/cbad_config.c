@@ -26,6 +26,7 @@ cbad_config_default(cbad_config *cfg)
 	cfg->mask = true;
 	cfg->drift_window = 200;
 	cfg->drift_threshold = 0.6;
+	cfg->drift_novelty = 0.45;
 	cfg->max_event_bytes = 65536;
 }
 
@@ -52,6 +53,8 @@ static const cbad_key_info keys[] = {
 	"number of recent events looked at to tell a lasting shift from a burst"},
 	{"drift_threshold", CBAD_KEY_REAL, 0.05, 1.0,
 	"share of drift_window flagged that is treated as a lasting shift (drift)"},
+	{"drift_novelty", CBAD_KEY_REAL, 0.05, 1.5,
+	"novelty (0-1) of each of a storm of anomalies relative to the ones before it that is treated as drift; above 1 switches storms off"},
 	{"max_event_bytes", CBAD_KEY_INT, 64, 16777216,
 	"number of leading bytes of an event that are scored (the rest is ignored)"},
 	{NULL, CBAD_KEY_INT, 0, 0, NULL}
@@ -98,6 +101,8 @@ field_of(cbad_config *cfg, const char *name)
 		return &cfg->drift_window;
 	if (strcmp(name, "drift_threshold") == 0)
 		return &cfg->drift_threshold;
+	if (strcmp(name, "drift_novelty") == 0)
+		return &cfg->drift_novelty;
 	if (strcmp(name, "max_event_bytes") == 0)
 		return &cfg->max_event_bytes;
 	return NULL;
@@ -210,6 +215,7 @@ cbad_config_equal(const cbad_config *a, const cbad_config *b)
 		a->mask == b->mask &&
 		a->drift_window == b->drift_window &&
 		a->drift_threshold == b->drift_threshold &&
+		a->drift_novelty == b->drift_novelty &&
 		a->max_event_bytes == b->max_event_bytes;
 }
 

@@ -1,60 +1,42 @@
 /*
- * cbad_detector.c -- the streaming detector: score, gate, calibrate, drift
+ * cbad_detector.c -- the streaming detector: score, decide, learn
  *
- * For an event x (masked, see cbad_mask.c) and the baseline B:
+ * For an event x (masked, see cbad_mask.c) and the dictionary D:
  *
- *   ncd   = (C(x|B) - e_B) / (C(x) - e)
+ *   ncd   = (C(x|D) - e_D) / (C(x) - e)
  *
- * where C(x|B) is x compressed with B as a zstd dictionary, C(x) x compressed
- * alone and e_B, e the cost of an empty input with and without the
+ * where C(x|D) is x compressed with D as a zstd dictionary, C(x) x compressed
+ * alone and e_D, e the cost of an empty input with and without the
  * dictionary (frame overhead, which would otherwise dominate short events).
- * 0 means the baseline explains the event entirely, 1 that it does not help.
- * The p-value is conformal against the ncd of recent normal events
- * (cbad_calibration.c).
+ * 0 means the dictionary explains the event entirely, 1 that it does not
+ * help.  The dictionary is the baseline -- recent events judged normal --
+ * preceded by one exemplar of each known pattern the baseline no longer
+ * holds (cbad_pattern.c), so a normal message that is rare but recurring is
+ * not new again because 256 newer events pushed it out.
+ *
+ * The p-value comes from the scores of recent normal events
+ * (cbad_calibration.c); an event is anomalous when it is at most alpha.
+ * Every verdict also names the event's pattern and whether the stream has
+ * seen it before (new), seen it without ever learning it (repeat: a
+ * recurring anomaly, say) or learnt it as normal (known).
  *
  * Learning is gated: only clearly typical events (p-value above
- * learn_threshold) enter the baseline; every score enters the calibration,
- * an anomaly's capped at the largest normal score (see below).  A lasting shift
- * (drift_threshold of the last drift_window events flagged; a burst shorter
- * than that never qualifies) makes the recent events the new baseline and is
- * reported as drift.
+ * learn_threshold) join the baseline and the calibration takes the scores of
+ * unflagged events only, so a run of anomalies, however long, teaches the
+ * detector nothing -- until the flags say the stream itself has changed
+ * (cbad_drift.c): then the anomalies are learnt and the detector warms up
+ * again.
  *
- * The dictionary (a ZSTD_CDict referring to the baseline's bytes) is rebuilt
- * every rebuild_interval accepted events, so scoring costs O(|x|), not O(|B|).
+ * The dictionary (a ZSTD_CDict referring to the baseline's buffer) is rebuilt every
+ * rebuild_interval learnt events, so scoring costs O(|x|), not O(|D|).
  */
 #include "cbad_internal.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void free_cdict(cbad_detector *det, ZSTD_CDict *cdict);
-
-static void
-flags_clear(cbad_detector *det)
-{
-	det->flags_head = 0;
-	det->flags_count = 0;
-	det->flagged_in_window = 0;
-}
-
-static void
-flags_push(cbad_detector *det, bool flagged)
-{
-	int			cap = det->cfg.drift_window;
-
-	if (det->flags_count == cap)
-	{
-		det->flagged_in_window -= det->flags[det->flags_head];
-		det->flags[det->flags_head] = flagged;
-		det->flags_head = (det->flags_head + 1) % cap;
-	}
-	else
-	{
-		det->flags[(det->flags_head + det->flags_count) % cap] = flagged;
-		det->flags_count++;
-	}
-	det->flagged_in_window += flagged;
-}
 
 cbad_status
 cbad_detector_alloc(const cbad_config *cfg, const cbad_allocator *allocator,
@@ -74,10 +56,15 @@ cbad_detector_alloc(const cbad_config *cfg, const cbad_allocator *allocator,
 	memset(det, 0, sizeof(*det));
 	det->mem = mem;
 	det->cfg = *cfg;
+	det->tail.z = INFINITY;
+	det->warm_until = (uint64_t) cfg->warmup;
 	if (!cbad_events_init(&det->mem, &det->baseline, cfg->baseline_size) ||
 		!cbad_events_init(&det->mem, &det->pending, cfg->rebuild_interval) ||
 		!cbad_events_init(&det->mem, &det->suspects, cfg->drift_window) ||
 		!cbad_calibration_init(&det->mem, &det->cal, cfg->calibration_size) ||
+		!cbad_patterns_init(&det->mem, &det->patterns, CBAD_PATTERNS) ||
+		(det->baseline_ids = cbad_mem_alloc(&det->mem, sizeof(uint64_t) * (size_t) cfg->baseline_size)) == NULL ||
+		(det->pending_ids = cbad_mem_alloc(&det->mem, sizeof(uint64_t) * (size_t) cfg->rebuild_interval)) == NULL ||
 		(det->flags = cbad_mem_alloc(&det->mem, (size_t) cfg->drift_window)) == NULL)
 	{
 		cbad_detector_free(det);
@@ -106,6 +93,9 @@ cbad_detector_free(cbad_detector *det)
 	cbad_events_release(&det->mem, &det->pending);
 	cbad_events_release(&det->mem, &det->suspects);
 	cbad_calibration_release(&det->mem, &det->cal);
+	cbad_patterns_release(&det->mem, &det->patterns);
+	cbad_mem_free(&det->mem, det->baseline_ids);
+	cbad_mem_free(&det->mem, det->pending_ids);
 	cbad_mem_free(&det->mem, det->flags);
 	mem = det->mem;
 	cbad_mem_free(&mem, det);
@@ -181,7 +171,7 @@ free_cdict(cbad_detector *det, ZSTD_CDict *cdict)
 	cbad_mem_free(&det->mem, cdict);
 }
 
-/* (Re)create the CDict over the baseline as it is now. */
+/* (Re)create the CDict over the dictionary (the baseline's buffer) as it is now. */
 cbad_status
 cbad_detector_build_dict(cbad_detector *det)
 {
@@ -189,7 +179,7 @@ cbad_detector_build_dict(cbad_detector *det)
 
 	free_cdict(det, det->cdict);
 	det->cdict = NULL;
-	if (det->baseline.count == 0 || det->baseline.bytes.len == 0)
+	if (det->baseline.bytes.len == 0)
 		return CBAD_OK;
 	s = cbad_scratch_get(0);
 	if (s == NULL)
@@ -201,39 +191,157 @@ cbad_detector_build_dict(cbad_detector *det)
 	return CBAD_OK;
 }
 
+static int
+by_last_event(const void *a, const void *b)
+{
+	const cbad_pattern_entry *x = *(const cbad_pattern_entry *const *) a;
+	const cbad_pattern_entry *y = *(const cbad_pattern_entry *const *) b;
+
+	return (x->last_event > y->last_event) - (x->last_event < y->last_event);
+}
+
 /*
- * Move the pending events into the baseline (dropping its oldest events to
- * stay within baseline_size and baseline_bytes) and rebuild the dictionary.
+ * The exemplars to put before a baseline of `count` events: those of the
+ * known patterns whose latest learnt event will not be in it, least recently
+ * seen first (zstd reaches the end of a dictionary most cheaply; last_event
+ * is unique per pattern, so the order is deterministic).  Returns how many,
+ * and their total length in *bytes; chosen has room for every pattern.
+ */
+static int
+choose_exemplars(const cbad_detector *det, int count, const cbad_pattern_entry **chosen,
+				 size_t *bytes)
+{
+	const cbad_patterns *t = &det->patterns;
+	int			n = 0;
+
+	*bytes = 0;
+	for (int i = 0; i < t->count; i++)
+	{
+		const cbad_pattern_entry *e = &t->entries[i];
+
+		if (e->exemplar != NULL && e->learned_seq + (uint64_t) count <= det->accepted)
+		{
+			chosen[n++] = e;
+			*bytes += e->exemplar_len;
+		}
+	}
+	qsort(chosen, (size_t) n, sizeof(*chosen), by_last_event);
+	return n;
+}
+
+/* The i-th event of the baseline followed by pending: its bytes, length, pattern. */
+static const uint8_t *
+joined_event(const cbad_detector *det, int i, const uint8_t **cursor, uint32_t *len, uint64_t *id)
+{
+	const uint8_t *at = *cursor;
+	bool		in_baseline = i < det->baseline.count;
+	int			k = in_baseline ? i : i - det->baseline.count;
+
+	if (i == det->baseline.count)
+		at = det->pending.bytes.data;
+	*len = in_baseline ? det->baseline.lens[k] : det->pending.lens[k];
+	*id = in_baseline ? det->baseline_ids[k] : det->pending_ids[k];
+	*cursor = at + *len;
+	return at;
+}
+
+/*
+ * Move the pending events into the baseline and rebuild the dictionary:
+ * the exemplars, then the newest of the baseline's and pending events that
+ * fit in baseline_size events and, with the exemplars, in baseline_bytes
+ * (at least one event).  A known pattern whose last learnt event leaves the
+ * baseline keeps that event as its exemplar.  Memory is reserved before
+ * anything moves, so a failure leaves the baseline and pending as they
+ * were (perhaps with a few more exemplars).
  */
 cbad_status
 cbad_detector_rebuild(cbad_detector *det)
 {
 	cbad_events *b = &det->baseline;
 	cbad_events *p = &det->pending;
-	size_t		offset = 0;
+	size_t		limit = (size_t) det->cfg.baseline_bytes;
+	int			total = b->count + p->count;
 	int			drop = 0;
-	size_t		bytes = b->bytes.len + p->bytes.len;
-	int			count = b->count + p->count;
+	size_t		bytes = cbad_events_size(b) + p->bytes.len;
+	size_t		prefix = 0;
+	size_t		b_skip = 0,
+				p_skip = 0,
+				kept_b;
+	int			kept_bn,
+				nchosen = 0;
+	const uint8_t *cursor = cbad_events_data(b);
+	const cbad_pattern_entry **chosen;
+	cbad_status status = CBAD_OK;
 
-	free_cdict(det, det->cdict); /* it refers to bytes about to move */
+	free_cdict(det, det->cdict);	/* it refers to the buffer about to change */
 	det->cdict = NULL;
-	while (drop < b->count && (count > b->cap || bytes > (size_t) det->cfg.baseline_bytes))
+	chosen = cbad_mem_alloc(&det->mem, sizeof(*chosen) * (size_t) (det->patterns.count + 1));
+	if (chosen == NULL)
+		return CBAD_ENOMEM;
+
+	/*
+	 * Drop the oldest events until the rest fits with the exemplars it needs:
+	 * those of the patterns it no longer holds, the leaving events among
+	 * them.
+	 */
+	for (;;)
 	{
-		bytes -= b->lens[drop];
-		count--;
-		drop++;
+		while (status == CBAD_OK && total - drop > 1 &&
+			   (total - drop > b->cap || bytes + prefix > limit))
+		{
+			uint32_t	len;
+			uint64_t	id;
+			const uint8_t *ev = joined_event(det, drop, &cursor, &len, &id);
+			cbad_pattern_entry *e = cbad_patterns_find(&det->patterns, id);
+
+			drop++;
+			bytes -= len;
+			*(drop <= b->count ? &b_skip : &p_skip) += len;
+			if (e != NULL && e->known && e->exemplar == NULL &&
+				e->learned_seq + (uint64_t) (total - drop) <= det->accepted &&
+				!cbad_patterns_keep_exemplar(&det->mem, &det->patterns, e, ev, len,
+											 cbad_exemplar_budget(&det->cfg), det->events))
+				status = CBAD_ENOMEM;
+		}
+		if (status != CBAD_OK)
+			break;
+		/* the exemplars that go with the rest: did they fit? */
+		nchosen = choose_exemplars(det, total - drop, chosen, &prefix);
+		if (bytes + prefix <= limit || total - drop <= 1)
+			break;
 	}
-	cbad_events_drop_oldest(b, drop);
-	for (int i = 0; i < p->count; i++)
+	/* one event bigger than the budget: no room for exemplars */
+	while (status == CBAD_OK && nchosen > 0 && bytes + prefix > limit)
+		prefix -= chosen[--nchosen]->exemplar_len;
+	if (status != CBAD_OK || !cbad_buf_reserve(&det->mem, &b->bytes, prefix + bytes))
 	{
-		if (!cbad_events_push(&det->mem, b, p->bytes.data + offset, p->lens[i]))
-			return CBAD_ENOMEM;
-		offset += p->lens[i];
+		cbad_mem_free(&det->mem, chosen);
+		return CBAD_ENOMEM;
 	}
+
+	/* lay out [exemplars][kept baseline events][kept pending events] */
+	kept_bn = drop < b->count ? b->count - drop : 0;
+	kept_b = kept_bn > 0 ? cbad_events_size(b) - b_skip : 0;
+	memmove(b->bytes.data + prefix, b->bytes.data + b->start + b_skip, kept_b);
+	if (p->bytes.len > p_skip)
+		memcpy(b->bytes.data + prefix + kept_b, p->bytes.data + p_skip, p->bytes.len - p_skip);
+	b->bytes.len = prefix + bytes;
+	b->start = 0;
+	for (int i = 0; i < nchosen; i++)
+	{
+		memcpy(b->bytes.data + b->start, chosen[i]->exemplar, chosen[i]->exemplar_len);
+		b->start += chosen[i]->exemplar_len;
+	}
+	cbad_mem_free(&det->mem, chosen);
+	memmove(b->lens, b->lens + (b->count - kept_bn), sizeof(uint32_t) * (size_t) kept_bn);
+	memmove(det->baseline_ids, det->baseline_ids + (b->count - kept_bn), sizeof(uint64_t) * (size_t) kept_bn);
+	for (int i = drop > b->count ? drop - b->count : 0; i < p->count; i++)
+	{
+		b->lens[kept_bn] = p->lens[i];
+		det->baseline_ids[kept_bn++] = det->pending_ids[i];
+	}
+	b->count = kept_bn;
 	cbad_events_clear(p);
-	/* pending alone may exceed the byte budget (very large events) */
-	while (b->count > 1 && b->bytes.len > (size_t) det->cfg.baseline_bytes)
-		cbad_events_drop_oldest(b, 1);
 	det->rebuilds++;
 	return cbad_detector_build_dict(det);
 }
@@ -247,10 +355,7 @@ stored_length(const cbad_detector *det, size_t len)
 	return len < limit ? len : limit;
 }
 
-/*
- * Remember an anomaly in case a lasting shift makes it the new normal; only
- * the newest baseline_bytes of them could ever enter the baseline.
- */
+/* Keep an anomaly, to learn it if a drift makes it the new normal. */
 static cbad_status
 keep_suspect(cbad_detector *det, const uint8_t *m, size_t len)
 {
@@ -261,15 +366,48 @@ keep_suspect(cbad_detector *det, const uint8_t *m, size_t len)
 	return CBAD_OK;
 }
 
-/* Accept a normal event: it joins the baseline at the next rebuild. */
+/*
+ * Learn a normal event: it joins the baseline at the next rebuild, and its
+ * pattern (e, which may be NULL) is known from now on.
+ */
 static cbad_status
-accept_event(cbad_detector *det, const uint8_t *m, size_t len)
+accept_event(cbad_detector *det, cbad_pattern_entry *e, const uint8_t *m, size_t len)
 {
-	if (!cbad_events_push(&det->mem, &det->pending, m, stored_length(det, len)))
+	size_t		stored = stored_length(det, len);
+
+	if (!cbad_events_push(&det->mem, &det->pending, m, stored))
 		return CBAD_ENOMEM;
+	/* the pattern of what is stored: of a cut event, of the part kept */
+	det->pending_ids[det->pending.count - 1] = e != NULL && stored == len ? e->id :
+		cbad_pattern_of(m, stored, NULL, 0);
+	det->accepted++;
+	if (e != NULL)
+	{
+		e->known = true;
+		e->learned_seq = det->accepted;
+	}
 	if (det->pending.count >= det->cfg.rebuild_interval)
 		return cbad_detector_rebuild(det);
 	return CBAD_OK;
+}
+
+/* The pattern ids of the stored baseline and pending events, after a restore. */
+void
+cbad_detector_index_stored(cbad_detector *det)
+{
+	const cbad_events *lists[2] = {&det->baseline, &det->pending};
+	uint64_t   *ids[2] = {det->baseline_ids, det->pending_ids};
+
+	for (int l = 0; l < 2; l++)
+	{
+		const uint8_t *p = cbad_events_data(lists[l]);
+
+		for (int i = 0; i < lists[l]->count; i++)
+		{
+			ids[l][i] = cbad_pattern_of(p, lists[l]->lens[i], NULL, 0);
+			p += lists[l]->lens[i];
+		}
+	}
 }
 
 /*
@@ -307,9 +445,9 @@ bootstrap_calibration(cbad_detector *det)
 		status = CBAD_ENOMEM;
 		goto done;
 	}
-	for (int i = 0, off = 0; i < b->count; off += b->lens[i], i++)
+	for (int i = 0; i < b->count; i++)
 	{
-		offsets[i] = (size_t) off;
+		offsets[i] = i == 0 ? b->start : offsets[i - 1] + b->lens[i - 1];
 		if (b->lens[i] > max_len)
 			max_len = b->lens[i];
 	}
@@ -377,19 +515,68 @@ done:
 	return status;
 }
 
-/* The verdict for an event, from the current state; changes nothing. */
+/* Refit the calibration's tail after it or the flag rate changed. */
+static void
+refit_tail(cbad_detector *det)
+{
+	cbad_tail_fit(&det->tail, &det->cal, det->cfg.alpha, det->flag_rate);
+}
+
+/* Seed the calibration from the baseline (nothing flagged yet) and fit its tail. */
+static cbad_status
+seed_calibration(cbad_detector *det)
+{
+	cbad_status status = bootstrap_calibration(det);
+
+	det->flag_rate = 0;
+	refit_tail(det);
+	return status;
+}
+
+/*
+ * What groups an anomaly with others into an incident.  An anomaly of a
+ * pattern the stream never learnt is that pattern recurring.  An anomaly of
+ * a known pattern is something else inside a familiar message (a query
+ * that looks like an injection in a normal request log line): the pattern
+ * with the first token the stream has never seen tells such anomalies
+ * apart.
+ */
+static uint64_t
+incident_key(const cbad_detector *det, const uint8_t *m, size_t len, const cbad_verdict *v)
+{
+	size_t		pos = 0,
+				start,
+				n;
+	uint64_t	h;
+
+	if (v->pattern_status != CBAD_PATTERN_KNOWN ||
+		!cbad_next_new_token(det, m, len, &pos, &start, &n))
+		return v->pattern_id;
+	h = v->pattern_id ^ 14695981039346656037ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ m[start + i]) * 1099511628211ULL;
+	h ^= h >> 31;
+	h &= INT64_MAX;
+	return h ? h : 1;
+}
+
+/*
+ * The verdict for an event (m: its scored bytes, raw_len: its length), from
+ * the current state; changes nothing.  *entry is set to the event's pattern in
+ * the table, NULL when it is not there.
+ */
 static cbad_status
 score_event(cbad_detector *det, cbad_scratch *s, const uint8_t *m, size_t len,
-			const uint8_t *raw, size_t raw_len, cbad_verdict *v)
+			size_t raw_len, cbad_verdict *v, cbad_pattern_entry **entry)
 {
-	size_t		e = empty_cost(s, det->cfg.zstd_level);
+	size_t		e0 = empty_cost(s, det->cfg.zstd_level);
 	size_t		alone = cbad_compressed_size(s, m, len, det->cfg.zstd_level);
 	size_t		cond;
-	double		typical;
+	cbad_pattern_entry *e;
 
 	if (alone == 0)
 		return CBAD_EZSTD;
-	alone = alone > e ? alone - e : 1;
+	alone = alone > e0 ? alone - e0 : 1;
 	if (det->cdict != NULL)
 	{
 		cond = cbad_compressed_size_dict(s, det->cdict, m, len);
@@ -401,36 +588,39 @@ score_event(cbad_detector *det, cbad_scratch *s, const uint8_t *m, size_t len,
 		cond = alone;
 
 	memset(v, 0, sizeof(*v));
+	v->pattern_id = cbad_pattern_of(m, len, NULL, 0);
+	*entry = e = cbad_patterns_find(&det->patterns, v->pattern_id);
+	v->pattern_status = e == NULL ? CBAD_PATTERN_NEW :
+		e->known ? CBAD_PATTERN_KNOWN : CBAD_PATTERN_REPEAT;
+	v->pattern_count = e == NULL ? 1 : e->count + 1;
+	v->event_number = det->events + 1;
+	v->pattern_first_event = e == NULL ? v->event_number : e->first_event;
+
 	v->warm = det->warm;
 	v->truncated = raw_len > len;
 	v->raw_bytes = raw_len;
+	v->has_dictionary = det->cdict != NULL;
+	v->has_calibration = det->cal.count > 0;
 	v->alone_bytes = alone;
 	v->cond_bytes = cond;
 	v->ncd = (double) cond / (double) alone;
 	v->compression_ratio = len ? (double) len / (double) (cond ? cond : 1) : 1.0;
-	v->entropy = cbad_entropy(raw, len);
 	v->baseline_events = det->baseline.count;
 	v->calibration_events = det->cal.count;
-	typical = cbad_calibration_median(&det->cal);
-	v->typical_ncd = typical;
-	v->score = (det->cal.count > 0 && typical > 0) ? v->ncd / typical : v->ncd;
-	if (det->warm)
-	{
-		v->p_value = cbad_calibration_pvalue(&det->cal, v->ncd);
-		v->is_anomaly = v->p_value <= det->cfg.alpha;
-		v->confidence = 1.0 - v->p_value;
-	}
-	else
-	{
-		v->p_value = 1.0;
-		v->confidence = 0.0;
-	}
+	v->typical_ncd = cbad_calibration_median(&det->cal);
+	v->score = (v->has_calibration && v->typical_ncd > 0) ? v->ncd / v->typical_ncd : v->ncd;
+	v->p_value = v->has_calibration ? cbad_tail_pvalue(&det->tail, &det->cal, v->ncd) : 1.0;
+	v->confidence = v->has_calibration ? 1.0 - v->p_value : 0.0;
+	v->is_anomaly = det->warm && v->has_calibration && v->p_value <= det->cfg.alpha;
+	v->warmup_left = det->warm ? 0 : det->warm_until - det->events;
+	if (v->is_anomaly)
+		v->incident_key = incident_key(det, m, len, v);
 	return CBAD_OK;
 }
 
 cbad_status
-cbad_detector_score(cbad_detector *det, const uint8_t *event, size_t len,
-					cbad_verdict *verdict)
+cbad_detector_pattern(const cbad_detector *det, const uint8_t *event, size_t len,
+					  uint64_t *id, char *text, size_t textcap)
 {
 	size_t		n = len;
 	cbad_scratch *s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
@@ -442,68 +632,57 @@ cbad_detector_score(cbad_detector *det, const uint8_t *event, size_t len,
 	if (event == NULL && len > 0)
 		return CBAD_EINVAL;
 	m = prepare_event(det, s, event, &n);
-	return score_event(det, s, m, n, event, len, verdict);
+	*id = cbad_pattern_of(m, n, text, textcap);
+	return CBAD_OK;
+}
+
+cbad_status
+cbad_detector_score(cbad_detector *det, const uint8_t *event, size_t len,
+					cbad_verdict *verdict)
+{
+	size_t		n = len;
+	cbad_scratch *s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
+									   len : (size_t) det->cfg.max_event_bytes);
+	const uint8_t *m;
+	cbad_pattern_entry *e;
+
+	if (s == NULL)
+		return CBAD_ENOMEM;
+	if (event == NULL && len > 0)
+		return CBAD_EINVAL;
+	m = prepare_event(det, s, event, &n);
+	return score_event(det, s, m, n, len, verdict, &e);
 }
 
 /*
- * Alarms and the calibration.  The conformal p-value is only valid if the
- * calibration holds the scores of all normal events, the tail included: left
- * out, or capped at the threshold, alarm scores make the threshold creep
- * down (measured: up to 30x alpha false alarms on a normal stream).  But an
- * incident's own scores must not raise the bar for the rest of the incident.
- * So an alarm's score waits CBAD_ALARM_GAP events, then joins the
- * calibration at its real value if the alarm was isolated (no other alarm
- * within CBAD_ALARM_GAP events either side: likely a normal event from the
- * tail), or capped at the largest score in the calibration if alarms
- * clustered (likely an incident, which then stays flagged for as long as it
- * scores above everything normal).  A cluster that goes on for longer than
- * drift_window events is no burst but a recurring pattern: its later alarms
- * join at their real values, so the calibration learns that such scores are
- * common and the pattern stops being flagged, instead of being flagged
- * forever.
+ * Count an occurrence of the verdict's pattern (e: its entry, NULL when it
+ * has none yet).  Returns the entry, NULL when memory is short.
  */
-static void
-mature_alarms(cbad_detector *det, bool all)
+static cbad_pattern_entry *
+count_pattern(cbad_detector *det, cbad_pattern_entry *e, const cbad_verdict *v)
 {
-	while (det->alarm_count > 0 &&
-		   (all || det->events - det->alarms[0].index > CBAD_ALARM_GAP))
-	{
-		cbad_alarm *a = &det->alarms[0];
-		double		score = a->score;
-
-		if (a->clustered && a->index - a->cluster_start < (uint64_t) det->cfg.drift_window &&
-			det->cal.count > 0 && score > det->cal.sorted[det->cal.count - 1])
-			score = det->cal.sorted[det->cal.count - 1];
-		cbad_calibration_add(&det->cal, score);
-		det->alarm_count--;
-		memmove(det->alarms, det->alarms + 1, sizeof(cbad_alarm) * (size_t) det->alarm_count);
-	}
+	if (e == NULL &&
+		(e = cbad_patterns_add(&det->mem, &det->patterns, v->pattern_id, det->events)) == NULL)
+		return NULL;
+	e->count++;
+	e->last_event = det->events;
+	e->anomalies += v->is_anomaly;
+	return e;
 }
 
+/* Start (or, after a drift, restart) the warm-up of `warmup` events. */
 static void
-queue_alarm(cbad_detector *det, double score)
+start_warmup(cbad_detector *det)
 {
-	cbad_alarm *a;
-	bool		clustered = det->last_alarm != 0 &&
-		det->events - det->last_alarm <= CBAD_ALARM_GAP;
-
-	if (clustered && det->alarm_count > 0 &&
-		det->alarms[det->alarm_count - 1].index == det->last_alarm)
-		det->alarms[det->alarm_count - 1].clustered = true;
-	if (!clustered)
-		det->cluster_start = det->events;
-	/* alarms mature after CBAD_ALARM_GAP events, so the queue cannot be full */
-	if (det->alarm_count == CBAD_ALARM_QUEUE)
-		mature_alarms(det, true);
-	a = &det->alarms[det->alarm_count++];
-	a->index = det->events;
-	a->cluster_start = det->cluster_start;
-	a->score = score;
-	a->clustered = clustered;
-	det->last_alarm = det->events;
+	det->warm = false;
+	det->warm_until = det->events + (uint64_t) det->cfg.warmup;
 }
 
-/* A lasting shift: the recent anomalies become part of the baseline. */
+/*
+ * A lasting shift: the anomalies kept since the last drift are learnt (they
+ * join the baseline and their patterns are known), the calibration is
+ * seeded anew from the baseline, and the detector warms up again.
+ */
 static cbad_status
 absorb_drift(cbad_detector *det)
 {
@@ -513,20 +692,61 @@ absorb_drift(cbad_detector *det)
 
 	for (int i = 0; i < sus->count; i++)
 	{
-		if (det->pending.count == det->pending.cap &&
-			(status = cbad_detector_rebuild(det)) != CBAD_OK)
+		const uint8_t *m = sus->bytes.data + offset;
+		cbad_pattern_entry *e = cbad_patterns_find(&det->patterns,
+												   cbad_pattern_of(m, sus->lens[i], NULL, 0));
+
+		if ((status = accept_event(det, e, m, sus->lens[i])) != CBAD_OK)
 			return status;
-		if (!cbad_events_push(&det->mem, &det->pending, sus->bytes.data + offset, sus->lens[i]))
-			return CBAD_ENOMEM;
 		offset += sus->lens[i];
 	}
 	cbad_events_clear(sus);
-	flags_clear(det);
-	det->alarm_count = 0;		/* the calibration is seeded anew below */
+	cbad_drift_clear(det);
 	det->drifts++;
+	start_warmup(det);
 	if ((status = cbad_detector_rebuild(det)) != CBAD_OK)
 		return status;
-	return bootstrap_calibration(det);
+	return seed_calibration(det);
+}
+
+/* A warm event: record the verdict, learn, watch for drift. */
+static cbad_status
+judge(cbad_detector *det, cbad_pattern_entry *e, const uint8_t *m, size_t n,
+	  cbad_verdict *verdict)
+{
+	cbad_status status;
+	cbad_drift_kind drift;
+
+	det->flag_rate += ((verdict->is_anomaly ? 1.0 : 0.0) - det->flag_rate) /
+		det->cfg.calibration_size;
+	if (verdict->is_anomaly)
+	{
+		det->anomalies++;
+		refit_tail(det);
+		if ((status = keep_suspect(det, m, n)) != CBAD_OK)
+			return status;
+	}
+	else
+	{
+		cbad_calibration_add(&det->cal, verdict->ncd);
+		refit_tail(det);
+
+		/*
+		 * Only clearly typical events are learnt: an unusual but unflagged
+		 * event (p <= learn_threshold) stays out of the baseline, so a run of
+		 * them cannot teach the detector that they are normal.
+		 */
+		if (verdict->p_value > det->cfg.learn_threshold &&
+			(status = accept_event(det, e, m, n)) != CBAD_OK)
+			return status;
+	}
+	cbad_drift_push(det, verdict->is_anomaly);
+	if ((status = cbad_drift_check(det, verdict->is_anomaly, &drift)) != CBAD_OK)
+		return status;
+	if (drift == CBAD_DRIFT_NONE)
+		return CBAD_OK;
+	verdict->drift = drift;
+	return absorb_drift(det);
 }
 
 cbad_status
@@ -537,6 +757,7 @@ cbad_detector_observe(cbad_detector *det, const uint8_t *event, size_t len,
 	cbad_scratch *s;
 	const uint8_t *m;
 	cbad_status status;
+	cbad_pattern_entry *e;
 
 	if (event == NULL && len > 0)
 		return CBAD_EINVAL;
@@ -545,53 +766,110 @@ cbad_detector_observe(cbad_detector *det, const uint8_t *event, size_t len,
 	if (s == NULL)
 		return CBAD_ENOMEM;
 	m = prepare_event(det, s, event, &n);
-	if ((status = score_event(det, s, m, n, event, len, verdict)) != CBAD_OK)
+	if ((status = score_event(det, s, m, n, len, verdict, &e)) != CBAD_OK)
 		return status;
 	det->events++;
+	if ((e = count_pattern(det, e, verdict)) == NULL)
+		return CBAD_ENOMEM;
+	if (det->warm)
+		return judge(det, e, m, n, verdict);
 
-	if (!det->warm)
+	/*
+	 * Warm-up, nothing judged.  At the start of a stream everything is
+	 * learnt and the calibration is seeded at the end.  After a drift the
+	 * calibration, seeded then, takes every score while it adapts to the new
+	 * normal, and learning stays gated as when warm: the drift already learnt
+	 * the anomalies that made it.
+	 */
+	if (det->cal.count == 0 || verdict->p_value > det->cfg.learn_threshold)
 	{
-		/* warm-up: nothing to judge against yet, so everything is learnt */
-		if ((status = accept_event(det, m, n)) != CBAD_OK)
-			return status;
-		if (det->events >= (uint64_t) det->cfg.warmup)
-		{
-			if ((status = cbad_detector_rebuild(det)) != CBAD_OK ||
-				(status = bootstrap_calibration(det)) != CBAD_OK)
-				return status;
-			det->warm = true;
-		}
-		return CBAD_OK;
-	}
-
-	mature_alarms(det, false);
-	if (verdict->is_anomaly)
-	{
-		det->anomalies++;
-		queue_alarm(det, verdict->ncd);
-		if ((status = keep_suspect(det, m, n)) != CBAD_OK)
+		if ((status = accept_event(det, e, m, n)) != CBAD_OK)
 			return status;
 	}
-	else
+	if (det->cal.count > 0)
 	{
 		cbad_calibration_add(&det->cal, verdict->ncd);
-		/*
-		 * Only clearly typical events are learnt: an unusual but unflagged
-		 * event (p <= learn_threshold) stays out of the baseline, so a run of
-		 * them cannot teach the detector that they are normal.
-		 */
-		if (verdict->p_value > det->cfg.learn_threshold &&
-			(status = accept_event(det, m, n)) != CBAD_OK)
-			return status;
+		refit_tail(det);
 	}
-	flags_push(det, verdict->is_anomaly);
-	if (det->flags_count == det->cfg.drift_window &&
-		det->flagged_in_window >= det->cfg.drift_threshold * det->cfg.drift_window)
+	if (det->events >= det->warm_until)
 	{
-		verdict->drift = true;
-		return absorb_drift(det);
+		if ((status = cbad_detector_rebuild(det)) != CBAD_OK ||
+			(det->cal.count == 0 && (status = seed_calibration(det)) != CBAD_OK))
+			return status;
+		det->warm = true;
 	}
 	return CBAD_OK;
+}
+
+cbad_status
+cbad_detector_observe_learning(cbad_detector *det, const uint8_t *event, size_t len,
+							   cbad_verdict *verdict)
+{
+	size_t		n = len;
+	cbad_scratch *s;
+	const uint8_t *m;
+	cbad_status status;
+	cbad_pattern_entry *e;
+
+	if (event == NULL && len > 0)
+		return CBAD_EINVAL;
+	s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
+						 len : (size_t) det->cfg.max_event_bytes);
+	if (s == NULL)
+		return CBAD_ENOMEM;
+	m = prepare_event(det, s, event, &n);
+	if ((status = score_event(det, s, m, n, len, verdict, &e)) != CBAD_OK)
+		return status;
+	verdict->is_anomaly = false;
+	verdict->incident_key = 0;
+	verdict->learning_only = true;
+	det->events++;
+	if ((e = count_pattern(det, e, verdict)) == NULL)
+		return CBAD_ENOMEM;
+	if ((status = accept_event(det, e, m, n)) != CBAD_OK)
+		return status;
+	if (det->cal.count > 0)
+	{
+		/* a normal event's score: the calibration follows what is learnt */
+		det->flag_rate -= det->flag_rate / det->cfg.calibration_size;
+		cbad_calibration_add(&det->cal, verdict->ncd);
+		refit_tail(det);
+	}
+	if (!det->warm && det->events >= det->warm_until)
+	{
+		if ((status = cbad_detector_rebuild(det)) != CBAD_OK ||
+			(det->cal.count == 0 && (status = seed_calibration(det)) != CBAD_OK))
+			return status;
+		det->warm = true;
+	}
+	return CBAD_OK;
+}
+
+cbad_status
+cbad_detector_learn(cbad_detector *det, const uint8_t *event, size_t len)
+{
+	size_t		n = len;
+	cbad_scratch *s;
+	const uint8_t *m;
+	cbad_pattern_entry *e;
+	cbad_status status;
+	uint64_t	id;
+
+	if (event == NULL && len > 0)
+		return CBAD_EINVAL;
+	s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
+						 len : (size_t) det->cfg.max_event_bytes);
+	if (s == NULL)
+		return CBAD_ENOMEM;
+	m = prepare_event(det, s, event, &n);
+	id = cbad_pattern_of(m, n, NULL, 0);
+	if ((e = cbad_patterns_find(&det->patterns, id)) == NULL &&
+		(e = cbad_patterns_add(&det->mem, &det->patterns, id, det->events)) == NULL)
+		return CBAD_ENOMEM;
+	if ((status = accept_event(det, e, m, n)) != CBAD_OK)
+		return status;
+	/* at once: the next event is judged with it in the dictionary */
+	return det->pending.count > 0 ? cbad_detector_rebuild(det) : CBAD_OK;
 }
 
 cbad_status
@@ -607,35 +885,49 @@ cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 	cbad_events_clear(&det->pending);
 	cbad_events_clear(&det->suspects);
 	cbad_calibration_clear(&det->cal);
-	flags_clear(det);
-	det->alarm_count = 0;
-	det->last_alarm = 0;
-	det->cluster_start = 0;
-	det->warm = false;
+	cbad_patterns_clear(&det->mem, &det->patterns);
+	cbad_drift_clear(det);
+	det->baseline.start = 0;
+	cbad_events_clear(&det->baseline);
+	det->accepted = 0;
+	det->events = 0;
 
-	for (size_t i = first; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 	{
 		size_t		len = lens[i];
 		cbad_scratch *s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
 										   len : (size_t) det->cfg.max_event_bytes);
 		const uint8_t *m;
+		cbad_verdict v;
+		cbad_pattern_entry *e;
 
 		if (s == NULL)
 			return CBAD_ENOMEM;
 		if (events[i] == NULL && len > 0)
 			return CBAD_EINVAL;
 		m = prepare_event(det, s, events[i], &len);
-		if ((status = accept_event(det, m, len)) != CBAD_OK)
+		memset(&v, 0, sizeof(v));
+		v.pattern_id = cbad_pattern_of(m, len, NULL, 0);
+		det->events++;
+		if ((e = count_pattern(det, cbad_patterns_find(&det->patterns, v.pattern_id), &v)) == NULL)
+			return CBAD_ENOMEM;
+		/* only the last baseline_size events are kept: learn just those */
+		if (i >= first && (status = accept_event(det, e, m, len)) != CBAD_OK)
 			return status;
 	}
 	if ((status = cbad_detector_rebuild(det)) != CBAD_OK ||
-		(status = bootstrap_calibration(det)) != CBAD_OK)
+		(status = seed_calibration(det)) != CBAD_OK)
 		return status;
-	/* a new state: its counters start from the fitted events */
+	/*
+	 * A new state: its counters start from the fitted events.  A baseline
+	 * given whole is complete, not a stream warming up: the detector judges
+	 * as soon as there is a calibration to judge against.
+	 */
 	det->events = n;
 	det->anomalies = 0;
 	det->drifts = 0;
-	det->warm = n >= (size_t) det->cfg.warmup;
+	det->warm = det->cal.count > 0;
+	det->warm_until = det->warm ? n : n + (uint64_t) det->cfg.warmup;
 	return CBAD_OK;
 }
 
@@ -649,4 +941,19 @@ cbad_detector_stats(const cbad_detector *det, cbad_stats *stats)
 	stats->baseline_events = det->baseline.count;
 	stats->calibration_events = det->cal.count;
 	stats->memory_bytes = det->mem.used;
+}
+
+const char *
+cbad_pattern_status_name(cbad_pattern_status status)
+{
+	switch (status)
+	{
+		case CBAD_PATTERN_NEW:
+			return "new";
+		case CBAD_PATTERN_REPEAT:
+			return "repeat";
+		case CBAD_PATTERN_KNOWN:
+			return "known";
+	}
+	return "unknown";
 }

@@ -3,8 +3,9 @@
  *
  * Deterministic (the same verdict and state give the same text) and plain
  * ASCII: bytes of the payload that are not printable ASCII are shown as '?'.
- * For an anomaly it names what was new: the first few tokens of the event
- * that occur nowhere in the baseline.
+ * For an anomaly it names its pattern and where the stream stands with it,
+ * and what was new: the first few tokens of the event that occur nowhere in
+ * the dictionary.
  */
 #include "cbad_internal.h"
 
@@ -84,33 +85,50 @@ put_token(text *t, const uint8_t *raw, size_t len)
 	put(t, "\"%s\"", shown);
 }
 
+bool
+cbad_next_new_token(const cbad_detector *det, const uint8_t *masked, size_t len, size_t *pos,
+					size_t *start, size_t *tok_len)
+{
+	size_t		i = *pos;
+
+	while (i < len)
+	{
+		size_t		s,
+					n;
+
+		while (i < len && is_separator(masked[i]))
+			i++;
+		s = i;
+		while (i < len && !is_separator(masked[i]))
+			i++;
+		n = i - s;
+		if (n < 3 || occurs_in(&det->baseline, masked + s, n) ||
+			occurs_in(&det->pending, masked + s, n))
+			continue;
+		*pos = i;
+		*start = s;
+		*tok_len = n;
+		return true;
+	}
+	*pos = i;
+	return false;
+}
+
 /*
- * Name up to MAX_NEW_TOKENS tokens of the masked event that the baseline and
- * the recent normal events lack, quoting the original bytes.
+ * Name up to MAX_NEW_TOKENS tokens of the masked event that the dictionary
+ * and the recent normal events lack, quoting the original bytes.
  */
 static void
 put_new_tokens(text *t, const cbad_detector *det, const uint8_t *masked,
 			   const uint8_t *raw, size_t len)
 {
 	int			found = 0;
-	size_t		i = 0;
+	size_t		pos = 0,
+				start,
+				n;
 
-	while (i < len && found < MAX_NEW_TOKENS)
+	while (found < MAX_NEW_TOKENS && cbad_next_new_token(det, masked, len, &pos, &start, &n))
 	{
-		size_t		start,
-					n;
-
-		while (i < len && is_separator(masked[i]))
-			i++;
-		start = i;
-		while (i < len && !is_separator(masked[i]))
-			i++;
-		n = i - start;
-		if (n < 3)
-			continue;
-		if (occurs_in(&det->baseline, masked + start, n) ||
-			occurs_in(&det->pending, masked + start, n))
-			continue;
 		put(t, found == 0 ? " New in it: " : ", ");
 		put_token(t, raw + start, n);
 		found++;
@@ -121,6 +139,46 @@ put_new_tokens(text *t, const cbad_detector *det, const uint8_t *masked,
 		put(t, " Each of its tokens occurs in the baseline; what is unusual is their combination or order.");
 }
 
+/* Where the event's pattern stands, in a sentence. */
+static void
+put_pattern(text *t, const cbad_verdict *v, const char *pattern)
+{
+	put(t, " Its pattern \"%s\" ", pattern);
+	switch (v->pattern_status)
+	{
+		case CBAD_PATTERN_NEW:
+			put(t, "is new in this stream.");
+			break;
+		case CBAD_PATTERN_REPEAT:
+			put(t, "has occurred %llu times since event %llu without being learnt as normal.",
+				(unsigned long long) v->pattern_count, (unsigned long long) v->pattern_first_event);
+			break;
+		case CBAD_PATTERN_KNOWN:
+			put(t, "is known (learnt as normal before); what is unusual is in the rest of the event.");
+			break;
+	}
+}
+
+/* How many calibration scores are at least as high as this event's. */
+static int
+as_bad(const cbad_detector *det, double ncd)
+{
+	const cbad_calibration *cal = &det->cal;
+	int			lo = 0,
+				hi = cal->count;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (cal->sorted[mid] < ncd)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return cal->count - lo;
+}
+
 size_t
 cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 			 const cbad_verdict *v, char *buf, size_t buflen)
@@ -128,54 +186,64 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 	text		t = {buf, buflen, 0};
 	size_t		max = (size_t) det->cfg.max_event_bytes;
 	size_t		scored = v->raw_bytes < max ? v->raw_bytes : max;
+	const uint8_t *m = event;
+	char		pattern[CBAD_PATTERN_TEXT_MAX];
 
 	/* the event may be passed shortened to what was scored, or not at all */
 	if (len > scored)
 		len = scored;
-
 	if (buflen > 0)
 		buf[0] = '\0';
-
-	if (!v->warm)
+	pattern[0] = '\0';
+	if (event != NULL && len > 0 && det->cfg.mask)
 	{
-		put(&t, "Warming up: %llu of %d events seen, so there is no verdict yet; "
-			"the baseline and the calibration of p-values are still filling. "
-			"This %zu-byte event compressed to %.2f of its own compressed size given the %d baseline events so far.",
-			(unsigned long long) (det->events < (uint64_t) det->cfg.warmup ? det->events : (uint64_t) det->cfg.warmup),
-			det->cfg.warmup, v->raw_bytes, v->ncd, v->baseline_events);
+		cbad_scratch *s = cbad_scratch_get(len);
+
+		if (s == NULL)
+			m = NULL;
+		else
+		{
+			cbad_mask(event, len, s->masked);
+			m = s->masked;
+		}
+	}
+	if (m != NULL || len == 0)
+		cbad_pattern_of(m, m != NULL ? len : 0, pattern, sizeof(pattern));
+
+	if (!v->warm && !v->has_calibration)
+	{
+		put(&t, "Warming up: %llu more events before verdicts, so none yet; the baseline and the "
+			"calibration of p-values are still filling.",
+			(unsigned long long) v->warmup_left);
+		if (v->has_dictionary)
+			put(&t, " Given the %d baseline events so far this %zu-byte event compressed to %.2f "
+				"of its stand-alone size.", v->baseline_events, v->raw_bytes, v->ncd);
+	}
+	else if (!v->warm)
+	{
+		put(&t, "Settling after a drift: %llu more events before verdicts resume, while the "
+			"calibration adapts to the stream's new normal (p = %.3g, not judged). Given the baseline "
+			"of %d events this %zu-byte event cost %.2f of its stand-alone compressed size.",
+			(unsigned long long) v->warmup_left, v->p_value, v->baseline_events,
+			v->raw_bytes, v->ncd);
 	}
 	else if (v->is_anomaly)
 	{
+		int			n = as_bad(det, v->ncd);
+
 		put(&t, "Anomalous (p = %.3g, alpha = %g): given the baseline of %d recent normal events, "
 			"this %zu-byte event still cost %.2f of its stand-alone compressed size (%zu of %zu bytes), "
 			"%.1f times the typical %.2f; ",
 			v->p_value, det->cfg.alpha, v->baseline_events, v->raw_bytes,
 			v->ncd, v->cond_bytes, v->alone_bytes, v->score, v->typical_ncd);
-		{
-			int			higher = (int) llround(v->p_value * (v->calibration_events + 1.0)) - 1;
-
-			if (higher <= 0)
-				put(&t, "none of the %d recent normal events compressed as badly.", v->calibration_events);
-			else
-				put(&t, "only %d of the %d recent normal events compressed as badly.",
-					higher, v->calibration_events);
-		}
-		if (event != NULL && len > 0)
-		{
-			cbad_scratch *s = cbad_scratch_get(len);
-
-			if (s != NULL)
-			{
-				const uint8_t *m = event;
-
-				if (det->cfg.mask)
-				{
-					cbad_mask(event, len, s->masked);
-					m = s->masked;
-				}
-				put_new_tokens(&t, det, m, event, len);
-			}
-		}
+		if (n == 0)
+			put(&t, "none of the %d recent normal events compressed as badly.", v->calibration_events);
+		else
+			put(&t, "only %d of the %d recent normal events compressed as badly.",
+				n, v->calibration_events);
+		put_pattern(&t, v, pattern);
+		if (m != NULL && len > 0)
+			put_new_tokens(&t, det, m, event, len);
 	}
 	else
 	{
@@ -183,16 +251,21 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 			"this %zu-byte event cost %.2f of its stand-alone compressed size, "
 			"%.1f times the typical %.2f.",
 			v->p_value, v->baseline_events, v->raw_bytes, v->ncd, v->score, v->typical_ncd);
-		if (1.0 / (v->calibration_events + 1.0) > det->cfg.alpha)
-			put(&t, " No event can be flagged yet: with %d calibration scores the smallest possible p-value is %.3g, above alpha = %g.",
-				v->calibration_events, 1.0 / (v->calibration_events + 1.0), det->cfg.alpha);
 	}
+	if (v->warm && 1.0 / (v->calibration_events + 1.0) > det->cfg.alpha)
+		put(&t, " With %d calibration scores, p-values below %.3g come from the fitted tail of "
+			"their distribution rather than from counts.",
+			v->calibration_events, 1.0 / (v->calibration_events + 1.0));
 	if (v->truncated)
 		put(&t, " Only its first %zu of %zu bytes were scored (max_event_bytes).", scored, v->raw_bytes);
-	if (v->drift)
-		put(&t, " Drift: at least %.0f%% of the last %d events were anomalous, which is a lasting shift "
-			"rather than a burst, so the baseline was rebuilt from the recent events and the detector "
-			"now treats the new pattern as normal.",
-			det->cfg.drift_threshold * 100.0, det->cfg.drift_window);
+	if (v->drift == CBAD_DRIFT_SUSTAINED)
+		put(&t, " Drift: at least %.0f%% of the last %d events were anomalous, a lasting shift rather "
+			"than a burst; the recent anomalies were learnt as the new normal and the detector settles "
+			"for %d events.", det->cfg.drift_threshold * 100.0, det->cfg.drift_window, det->cfg.warmup);
+	else if (v->drift == CBAD_DRIFT_STORM)
+		put(&t, " Drift: half of the last 20 events were anomalous and each was new even given the "
+			"ones before it (a restart or a new source rather than one incident recurring); the recent "
+			"anomalies were learnt as the new normal and the detector settles for %d events.",
+			det->cfg.warmup);
 	return t.len;
 }

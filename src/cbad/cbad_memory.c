@@ -151,7 +151,7 @@ void
 cbad_events_clear(cbad_events *ev)
 {
 	ev->count = 0;
-	ev->bytes.len = 0;
+	ev->bytes.len = ev->start;
 }
 
 /* Drop the n oldest events (the lens array is kept oldest-first). */
@@ -159,6 +159,7 @@ void
 cbad_events_drop_oldest(cbad_events *ev, int n)
 {
 	size_t		bytes = 0;
+	uint8_t    *first = ev->bytes.data + ev->start;
 
 	if (n <= 0)
 		return;
@@ -169,7 +170,7 @@ cbad_events_drop_oldest(cbad_events *ev, int n)
 	}
 	for (int i = 0; i < n; i++)
 		bytes += ev->lens[i];
-	memmove(ev->bytes.data, ev->bytes.data + bytes, ev->bytes.len - bytes);
+	memmove(first, first + bytes, ev->bytes.len - ev->start - bytes);
 	ev->bytes.len -= bytes;
 	memmove(ev->lens, ev->lens + n, sizeof(uint32_t) * (size_t) (ev->count - n));
 	ev->count -= n;

@@ -5,20 +5,33 @@
  *   "DLCBAD" u16 version
  *   config: 8 x i32 (baseline_size, baseline_bytes, warmup, calibration_size,
  *           rebuild_interval, zstd_level, drift_window, max_event_bytes),
- *           3 x f64 (alpha, learn_threshold, drift_threshold), u8 mask
- *   u64 events, anomalies, drifts, rebuilds; u8 warm
+ *           4 x f64 (alpha, learn_threshold, drift_threshold, drift_novelty),
+ *           u8 mask
+ *   u64 events, anomalies, drifts, rebuilds, accepted, warm_until; u8 warm
  *   event lists baseline, pending, suspects: u32 count, count x u32 length,
  *           then the bytes
- *   calibration: u32 count, count x f64, oldest first
+ *   the dictionary's exemplar prefix: u32 length, the bytes
+ *   calibration: u32 count, count x f64, oldest first; f64 share of recent
+ *           judged events flagged
  *   drift flags: u32 count, count x u8, oldest first
- *   alarms waiting to join the calibration: u32 count, count x (u64 event
- *           number, u64 cluster start, f64 score, u8 clustered), oldest
- *           first; u64 last alarm, u64 cluster start
+ *   patterns: u32 count, then each: u64 id, first event, last event, count,
+ *           anomalies, learned_seq; f64 last p-value; u8 known; u32
+ *           exemplar length and its bytes
  *   u64 FNV-1a hash of everything before it
  *
- * The dictionary is not stored: it is rebuilt from the baseline, which gives
- * the same compressed sizes, so a restored detector continues exactly as the
- * original would have.
+ * The dictionary is not stored: it is the stored exemplar prefix followed by
+ * the baseline, so a restored detector builds the same dictionary, gets the
+ * same compressed sizes and continues exactly as the original would have.
+ *
+ * The tail of the calibration is not stored either: it is a function of the
+ * calibration, fitted again on restore.
+ *
+ * Version 1 (driftlock 0.1.0) is read too and converted: it has no
+ * accepted counter (taken as the events in the baseline and pending), no
+ * exemplars or patterns (empty), and
+ * after the drift flags a queue of alarms waiting to join the calibration
+ * (dropped: alarms no longer join it).  The converted detector keeps its
+ * baseline and calibration and continues deterministically from there.
  */
 #include "cbad_internal.h"
 
@@ -26,7 +39,7 @@
 #include <string.h>
 
 #define STATE_MAGIC "DLCBAD"
-#define STATE_VERSION 1		/* bump on any change of the layout */
+#define STATE_VERSION 2		/* bump on any change of the layout */
 
 typedef struct writer
 {
@@ -75,7 +88,7 @@ w_events(writer *w, const cbad_events *ev)
 	w_u64(w, (uint64_t) ev->count, 4);
 	for (int i = 0; i < ev->count; i++)
 		w_u64(w, ev->lens[i], 4);
-	w_bytes(w, ev->bytes.data, ev->bytes.len);
+	w_bytes(w, cbad_events_data(ev), cbad_events_size(ev));
 }
 
 static uint64_t
@@ -116,31 +129,43 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 	w_f64(&w, c->alpha);
 	w_f64(&w, c->learn_threshold);
 	w_f64(&w, c->drift_threshold);
+	w_f64(&w, c->drift_novelty);
 	w_u64(&w, c->mask ? 1 : 0, 1);
 	w_u64(&w, det->events, 8);
 	w_u64(&w, det->anomalies, 8);
 	w_u64(&w, det->drifts, 8);
 	w_u64(&w, det->rebuilds, 8);
+	w_u64(&w, det->accepted, 8);
+	w_u64(&w, det->warm_until, 8);
 	w_u64(&w, det->warm ? 1 : 0, 1);
 	w_events(&w, &det->baseline);
 	w_events(&w, &det->pending);
 	w_events(&w, &det->suspects);
+	w_u64(&w, det->baseline.start, 4);
+	w_bytes(&w, det->baseline.bytes.data, det->baseline.start);
 	w_u64(&w, (uint64_t) det->cal.count, 4);
 	for (int i = 0; i < det->cal.count; i++)
 		w_f64(&w, det->cal.ring[(det->cal.head + i) % det->cal.cap]);
+	w_f64(&w, det->flag_rate);
 	w_u64(&w, (uint64_t) det->flags_count, 4);
 	for (int i = 0; i < det->flags_count; i++)
 		w_u64(&w, det->flags[(det->flags_head + i) % c->drift_window], 1);
-	w_u64(&w, (uint64_t) det->alarm_count, 4);
-	for (int i = 0; i < det->alarm_count; i++)
+	w_u64(&w, (uint64_t) det->patterns.count, 4);
+	for (int i = 0; i < det->patterns.count; i++)
 	{
-		w_u64(&w, det->alarms[i].index, 8);
-		w_u64(&w, det->alarms[i].cluster_start, 8);
-		w_f64(&w, det->alarms[i].score);
-		w_u64(&w, det->alarms[i].clustered ? 1 : 0, 1);
+		const cbad_pattern_entry *e = &det->patterns.entries[i];
+
+		w_u64(&w, e->id, 8);
+		w_u64(&w, e->first_event, 8);
+		w_u64(&w, e->last_event, 8);
+		w_u64(&w, e->count, 8);
+		w_u64(&w, e->anomalies, 8);
+		w_u64(&w, e->learned_seq, 8);
+		w_f64(&w, e->last_p);
+		w_u64(&w, e->known ? 1 : 0, 1);
+		w_u64(&w, e->exemplar_len, 4);
+		w_bytes(&w, e->exemplar, e->exemplar_len);
 	}
-	w_u64(&w, det->last_alarm, 8);
-	w_u64(&w, det->cluster_start, 8);
 	if (!w.failed)
 		w_u64(&w, fnv1a(w.buf.data, w.buf.len), 8);
 	if (w.failed)
@@ -233,6 +258,89 @@ r_events(reader *r, cbad_mem *mem, cbad_events *ev, size_t max_bytes)
 	return CBAD_OK;
 }
 
+/*
+ * Scores are ratios of compressed sizes: finite, not negative, never
+ * subnormal.  A forged one would make score = ncd / median infinite.
+ */
+static bool
+valid_score(double s)
+{
+	return isfinite(s) && s >= 0 && fpclassify(s) != FP_SUBNORMAL;
+}
+
+/* Version 1's queue of alarms: read and checked, then dropped. */
+static bool
+skip_v1_alarms(reader *r, uint64_t events)
+{
+	uint64_t	n = r_u64(r, 4);
+	uint64_t	prev = 0;
+
+	if (r->failed || n > 32)
+		return false;
+	for (uint64_t i = 0; i < n; i++)
+	{
+		uint64_t	index = r_u64(r, 8);
+		uint64_t	cluster_start = r_u64(r, 8);
+		double		score = r_f64(r);
+		uint64_t	clustered = r_u64(r, 1);
+
+		if (r->failed || clustered > 1 || !valid_score(score) || index > events ||
+			cluster_start > index || (i > 0 && index <= prev))
+			return false;
+		prev = index;
+	}
+	/* last alarm, cluster start */
+	r_u64(r, 8);
+	r_u64(r, 8);
+	return !r->failed;
+}
+
+/* The patterns: entries as written, checked against each other and det. */
+static cbad_status
+r_patterns(reader *r, cbad_detector *det)
+{
+	cbad_patterns *t = &det->patterns;
+	uint64_t	n = r_u64(r, 4);
+
+	if (r->failed || n > (uint64_t) t->cap)
+		return CBAD_ECORRUPT;
+	for (uint64_t i = 0; i < n; i++)
+	{
+		uint64_t	id = r_u64(r, 8);
+		cbad_pattern_entry *e;
+		uint64_t	known,
+					len;
+
+		if (r->failed || id == 0 || id > INT64_MAX || cbad_patterns_find(t, id) != NULL)
+			return CBAD_ECORRUPT;
+		e = cbad_patterns_add(&det->mem, t, id, 0);
+		e->first_event = r_u64(r, 8);
+		e->last_event = r_u64(r, 8);
+		e->count = r_u64(r, 8);
+		e->anomalies = r_u64(r, 8);
+		e->learned_seq = r_u64(r, 8);
+		e->last_p = r_f64(r);
+		known = r_u64(r, 1);
+		len = r_u64(r, 4);
+		if (r->failed || known > 1 || e->first_event > e->last_event ||
+			e->last_event > det->events || e->count > det->events ||
+			e->anomalies > e->count || e->learned_seq > det->accepted ||
+			(known == 1) != (e->learned_seq > 0) ||
+			!(e->last_p >= 0 && e->last_p <= 1) ||
+			len > CBAD_EXEMPLAR_BYTES || len > r->left || (len > 0 && known == 0))
+			return CBAD_ECORRUPT;
+		e->known = known == 1;
+		if (len > 0)
+		{
+			if (!cbad_patterns_keep_exemplar(&det->mem, t, e, r->p, len, SIZE_MAX, det->events))
+				return CBAD_ENOMEM;
+			r->p += len;
+			r->left -= len;
+		}
+	}
+	return t->exemplar_bytes <= cbad_exemplar_budget(&det->cfg) ? CBAD_OK : CBAD_ECORRUPT;
+}
+
 cbad_status
 cbad_detector_deserialize(const uint8_t *data, size_t len,
 						  const cbad_allocator *allocator, cbad_detector **out)
@@ -242,6 +350,7 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	cbad_detector *det = NULL;
 	cbad_status status;
 	uint64_t	n;
+	uint64_t	version;
 	size_t		pending_cap;
 
 	*out = NULL;
@@ -251,7 +360,8 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 		return CBAD_ECORRUPT;
 	r.p = data + 6;
 	r.left = len - 6 - 8;
-	if (r_u64(&r, 2) != STATE_VERSION)
+	version = r_u64(&r, 2);
+	if (version != 1 && version != STATE_VERSION)
 		return CBAD_ECORRUPT;
 
 	memset(&c, 0, sizeof(c));
@@ -266,6 +376,8 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	c.alpha = r_f64(&r);
 	c.learn_threshold = r_f64(&r);
 	c.drift_threshold = r_f64(&r);
+	/* version 1 predates the setting: its default */
+	c.drift_novelty = version >= 2 ? r_f64(&r) : 0.45;
 	n = r_u64(&r, 1);
 	c.mask = n == 1;
 	if (r.failed || n > 1)
@@ -283,8 +395,15 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	det->anomalies = r_u64(&r, 8);
 	det->drifts = r_u64(&r, 8);
 	det->rebuilds = r_u64(&r, 8);
+	if (version >= 2)
+	{
+		det->accepted = r_u64(&r, 8);
+		det->warm_until = r_u64(&r, 8);
+	}
 	n = r_u64(&r, 1);
 	det->warm = n == 1;
+	if (version == 1)
+		det->warm_until = det->warm ? det->events : (uint64_t) c.warmup;
 	/* each stored event is at most a quarter of baseline_bytes */
 	pending_cap = (size_t) c.rebuild_interval * (size_t) (c.baseline_bytes / 4);
 	/*
@@ -293,7 +412,10 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	 * unreadable.
 	 */
 	if (r.failed || n > 1 || det->events > CBAD_MAX_EVENTS ||
-		det->anomalies > det->events || det->drifts > det->events)
+		det->anomalies > det->events || det->drifts > det->events ||
+		det->accepted > CBAD_MAX_EVENTS ||
+		det->warm_until > det->events + (uint64_t) c.warmup ||
+		(det->warm && det->warm_until > det->events))
 		goto corrupt;
 	if ((status = r_events(&r, &det->mem, &det->baseline, (size_t) c.baseline_bytes)) != CBAD_OK ||
 		(status = r_events(&r, &det->mem, &det->pending, pending_cap)) != CBAD_OK ||
@@ -302,6 +424,28 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 		cbad_detector_free(det);
 		return status;
 	}
+	if (version == 1)
+		det->accepted = (uint64_t) det->baseline.count + (uint64_t) det->pending.count;
+	else if (det->accepted < (uint64_t) det->baseline.count + (uint64_t) det->pending.count)
+		goto corrupt;
+
+	/* the dictionary: the exemplar prefix, then the baseline's events */
+	n = version >= 2 ? r_u64(&r, 4) : 0;
+	if (r.failed || n > cbad_exemplar_budget(&c) || n > r.left ||
+		n + cbad_events_size(&det->baseline) > (size_t) c.baseline_bytes + cbad_exemplar_budget(&c))
+		goto corrupt;
+	if (!cbad_buf_reserve(&det->mem, &det->baseline.bytes, n + det->baseline.bytes.len))
+	{
+		cbad_detector_free(det);
+		return CBAD_ENOMEM;
+	}
+	memmove(det->baseline.bytes.data + n, det->baseline.bytes.data, det->baseline.bytes.len);
+	if (n)
+		memcpy(det->baseline.bytes.data, r.p, n);
+	det->baseline.start = n;
+	det->baseline.bytes.len += n;
+	r.p += n;
+	r.left -= n;
 
 	n = r_u64(&r, 4);
 	if (r.failed || n > (uint64_t) c.calibration_size)
@@ -310,13 +454,16 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	{
 		double		s = r_f64(&r);
 
-		/*
-		 * Scores are ratios of compressed sizes: never subnormal.  A forged
-		 * one would make score = ncd / median infinite.
-		 */
-		if (r.failed || !isfinite(s) || s < 0 || fpclassify(s) == FP_SUBNORMAL)
+		if (r.failed || !valid_score(s))
 			goto corrupt;
 		cbad_calibration_add(&det->cal, s);
+	}
+	if (version >= 2)
+	{
+		det->flag_rate = r_f64(&r);
+		if (r.failed || !(det->flag_rate >= 0 && det->flag_rate <= 1) ||
+			fpclassify(det->flag_rate) == FP_SUBNORMAL)
+			goto corrupt;
 	}
 	n = r_u64(&r, 4);
 	if (r.failed || n > (uint64_t) c.drift_window)
@@ -327,36 +474,28 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 
 		if (r.failed || f > 1)
 			goto corrupt;
-		det->flags[det->flags_count++] = (uint8_t) f;
-		det->flagged_in_window += (int) f;
+		cbad_drift_push(det, f == 1);
 	}
-	n = r_u64(&r, 4);
-	if (r.failed || n > CBAD_ALARM_QUEUE)
-		goto corrupt;
-	for (uint64_t i = 0; i < n; i++)
+	if (version == 1)
 	{
-		cbad_alarm *a = &det->alarms[i];
-		uint64_t	clustered;
-
-		a->index = r_u64(&r, 8);
-		a->cluster_start = r_u64(&r, 8);
-		a->score = r_f64(&r);
-		clustered = r_u64(&r, 1);
-		if (r.failed || clustered > 1 || !isfinite(a->score) || a->score < 0 ||
-			fpclassify(a->score) == FP_SUBNORMAL ||
-			a->index > det->events || a->cluster_start > a->index ||
-			(i > 0 && a->index <= det->alarms[i - 1].index))
+		if (!skip_v1_alarms(&r, det->events))
 			goto corrupt;
-		a->clustered = clustered == 1;
 	}
-	det->alarm_count = (int) n;
-	det->last_alarm = r_u64(&r, 8);
-	det->cluster_start = r_u64(&r, 8);
-	if (r.failed || r.left != 0 || det->last_alarm > det->events ||
-		det->cluster_start > det->last_alarm)
+	else if ((status = r_patterns(&r, det)) != CBAD_OK)
+	{
+		if (status != CBAD_ECORRUPT)
+		{
+			cbad_detector_free(det);
+			return status;
+		}
+		goto corrupt;
+	}
+	if (r.failed || r.left != 0)
 		goto corrupt;
 
-	/* the dictionary is the baseline's bytes as of the last rebuild */
+	/* the tail is a function of the calibration */
+	cbad_tail_fit(&det->tail, &det->cal, c.alpha, det->flag_rate);
+	cbad_detector_index_stored(det);
 	if ((status = cbad_detector_build_dict(det)) != CBAD_OK)
 	{
 		cbad_detector_free(det);

@@ -22,8 +22,8 @@
  *
  * --trace SET prints one tab-separated line per event of one set instead
  * (bgl, burst, scattered, contaminated, stationary, or a log's name such as
- * HPC): index, label, ncd, score, p_value, flagged, warm, drift, pattern_id,
- * pattern status and count, and the start of the event.
+ * HPC): index, label (-1: none), ncd, score, p_value, flagged, warm, drift,
+ * pattern_id (hex), pattern status and count, and the start of the event.
  */
 #include "cbad/cbad.h"
 #include "bench_common.h"
@@ -85,9 +85,11 @@ tracing(const dataset *d)
 static void
 trace_event(const dataset *d, size_t i, const cbad_verdict *v)
 {
-	printf("%zu\t%d\t%.4f\t%.3f\t%.5f\t%d\t%d\t%d\t%.*s\n",
+	printf("%zu\t%d\t%.4f\t%.3f\t%.5f\t%d\t%d\t%d\t%016llx\t%s\t%llu\t%.*s\n",
 		   i + 1, d->label[i], v->ncd, v->score, v->p_value, v->is_anomaly, v->warm,
-		   v->drift, (int) (d->len[i] < 120 ? d->len[i] : 120), d->ev[i]);
+		   v->drift, (unsigned long long) v->pattern_id,
+		   cbad_pattern_status_name(v->pattern_status), (unsigned long long) v->pattern_count,
+		   (int) (d->len[i] < 120 ? d->len[i] : 120), d->ev[i]);
 }
 
 /* Run the detector over a data set; one sample per event from score_from on. */
@@ -119,7 +121,7 @@ run(const dataset *d, sample *out)
 			out[k].label = d->label[i];
 			out[k].flagged = v.is_anomaly;
 			out[k].warm = v.warm;
-			out[k].pattern_id = 0;
+			out[k].pattern_id = v.pattern_id;
 			k++;
 		}
 	}

@@ -1,0 +1,417 @@
+/*
+ * incidents.c -- anomalies recorded with their incident, suppressions,
+ * severity and the notification at commit
+ *
+ * An incident is one stream's anomalies of one key (cbad_verdict's
+ * incident_key: the pattern, or for an anomaly inside a known pattern the
+ * pattern and the first token new to the stream) while they keep coming:
+ * an anomaly joins the latest incident of its key when it comes within
+ * driftlock.incident_quiet_period of that incident's last anomaly, and
+ * opens a new one otherwise.  Time here is event time -- the Kafka
+ * message's timestamp, else the transaction's start -- so a replay of the
+ * same messages after a crash groups them the same way, however long the
+ * replay takes.  driftlock_resolve_incidents() (run by the worker every few
+ * seconds) only sets the status of incidents already past their quiet
+ * period; the grouping never depends on it.
+ *
+ * Severity (0-100) says how surely and how much: with e the smallest
+ * p-value's distance beyond alpha in orders of alpha, ln(1/p) / ln(1/alpha),
+ * plus log10 of the number of anomalies,
+ *
+ *   severity = 100 * (1 - 1/e^2)      (0 when e <= 1)
+ *
+ * One anomaly just at alpha is 0; p = alpha^2 (1e-4 at the default alpha),
+ * or ten anomalies at alpha, is 75, where high starts; p = alpha^4 is 94.
+ * The p-values are the stream's own calibration, so severity is normalised
+ * per stream.  Bands: low < 50 <= medium < 75 <= high.
+ *
+ * Every statement is parameterised; nothing is built from payloads.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "guc.h"
+#include "incidents.h"
+#include "metrics.h"
+#include "spi_plans.h"
+
+/* a redelivered Kafka message finds its anomaly already there */
+static CachedStatement insert_anomaly_stmt = {
+	"INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
+	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, "
+	"kafka_offset, kafka_timestamp, event_number, pattern_id, pattern, pattern_status, "
+	"pattern_count, pattern_first_event, incident_key) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING RETURNING id",
+	20, {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+		FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID,
+	TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}, NULL
+};
+
+static CachedStatement suppressed_stmt = {
+	"SELECT 1 FROM driftlock.suppressions WHERE stream_id = $1 AND pattern_id = $2 "
+	"AND lifted_at IS NULL AND until > $3 LIMIT 1",
+	3, {UUIDOID, INT8OID, TIMESTAMPTZOID}, NULL
+};
+
+static CachedStatement mark_suppressed_stmt = {
+	"UPDATE driftlock.anomalies SET suppressed = true WHERE id = $1",
+	1, {INT8OID}, NULL
+};
+
+static CachedStatement latest_incident_stmt = {
+	"SELECT id, status, last_seen, anomalies, min_p_value, severity FROM driftlock.incidents "
+	"WHERE stream_id = $1 AND incident_key = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE",
+	2, {UUIDOID, INT8OID}, NULL
+};
+
+static CachedStatement resolve_stmt = {
+	"UPDATE driftlock.incidents SET status = 'resolved', resolved_at = last_seen + $2, "
+	"updated_at = now() WHERE id = $1 AND status = 'open'",
+	2, {INT8OID, INTERVALOID}, NULL
+};
+
+/* in an UPDATE every expression sees the old row: min_p_value is the old one */
+static CachedStatement join_stmt = {
+	"UPDATE driftlock.incidents SET status = 'open', resolved_at = NULL, "
+	"anomalies = anomalies + 1, last_seen = greatest(last_seen, $2), last_event = $3, "
+	"max_score = greatest(max_score, $4), "
+	"top_anomaly_id = CASE WHEN $5 < min_p_value THEN $6 ELSE top_anomaly_id END, "
+	"explanation = CASE WHEN $5 < min_p_value THEN $7 ELSE explanation END, "
+	"min_p_value = least(min_p_value, $5), severity = $8, "
+	"kafka_last_offset = CASE WHEN kafka_topic = $9 AND kafka_partition = $10 "
+	"THEN $11 ELSE kafka_last_offset END, updated_at = now() WHERE id = $1",
+	11, {INT8OID, TIMESTAMPTZOID, INT8OID, FLOAT8OID, FLOAT8OID, INT8OID, TEXTOID, INT4OID,
+	TEXTOID, INT4OID, INT8OID}, NULL
+};
+
+static CachedStatement open_stmt = {
+	"INSERT INTO driftlock.incidents (stream_id, incident_key, pattern_id, pattern, severity, "
+	"anomalies, max_score, min_p_value, first_seen, last_seen, first_event, last_event, "
+	"kafka_topic, kafka_partition, kafka_first_offset, kafka_last_offset, top_anomaly_id, "
+	"explanation) VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $8, $9, $9, $10, $11, $12, $12, "
+	"$13, $14) RETURNING id",
+	14, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID,
+	INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID}, NULL
+};
+
+static CachedStatement link_stmt = {
+	"UPDATE driftlock.anomalies SET incident_id = $2 WHERE id = $1",
+	2, {INT8OID, INT8OID}, NULL
+};
+
+static CachedStatement resolve_quiet_stmt = {
+	"UPDATE driftlock.incidents SET status = 'resolved', resolved_at = last_seen + $1, "
+	"updated_at = now() WHERE status = 'open' AND last_seen + $1 < now()",
+	1, {INTERVALOID}, NULL
+};
+
+static CachedStatement notify_stmt = {
+	"SELECT pg_catalog.pg_notify($1, $2)",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+int
+incident_severity(double min_p_value, int64 anomalies, double alpha)
+{
+	double		p = min_p_value > 1e-300 ? min_p_value : 1e-300;
+	double		e = log(1.0 / p) / log(1.0 / alpha) + log10((double) Max(anomalies, 1));
+
+	if (!(e > 1))
+		return 0;
+	return (int) Min(100, lround(100.0 * (1.0 - 1.0 / (e * e))));
+}
+
+static int
+severity_band(int severity)
+{
+	return severity >= 75 ? 2 : severity >= 50 ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Notifications
+ * ------------------------------------------------------------------------ */
+
+/* A NOTIFY payload must stay under 8000 bytes: at most this many ids. */
+#define NOTIFY_IDS_MAX 400
+
+static int64 notify_ids[NOTIFY_IDS_MAX];
+static int	notify_count = 0;		/* ids to send, may exceed NOTIFY_IDS_MAX */
+static int	notify_max_severity = -1;
+
+void
+incidents_begin(void)
+{
+	notify_count = 0;
+	notify_max_severity = -1;
+}
+
+static void
+to_notify(int64 incident_id, int severity)
+{
+	for (int i = 0; i < Min(notify_count, NOTIFY_IDS_MAX); i++)
+		if (notify_ids[i] == incident_id)
+		{
+			notify_max_severity = Max(notify_max_severity, severity);
+			return;
+		}
+	if (notify_count < NOTIFY_IDS_MAX)
+		notify_ids[notify_count] = incident_id;
+	notify_count++;
+	notify_max_severity = Max(notify_max_severity, severity);
+}
+
+void
+incidents_notify(void)
+{
+	StringInfoData payload;
+	Datum		args[2];
+	int			ret;
+
+	if (notify_count == 0 || driftlock_notify_channel == NULL || driftlock_notify_channel[0] == '\0')
+	{
+		incidents_begin();
+		return;
+	}
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"incidents\":[");
+	for (int i = 0; i < Min(notify_count, NOTIFY_IDS_MAX); i++)
+		appendStringInfo(&payload, "%s" INT64_FORMAT, i ? "," : "", notify_ids[i]);
+	appendStringInfo(&payload, "],\"max_severity\":%d", notify_max_severity);
+	if (notify_count > NOTIFY_IDS_MAX)
+		appendStringInfo(&payload, ",\"more\":%d", notify_count - NOTIFY_IDS_MAX);
+	appendStringInfoChar(&payload, '}');
+	args[0] = CStringGetTextDatum(driftlock_notify_channel);
+	args[1] = CStringGetTextDatum(payload.data);
+	ret = spi_run(&notify_stmt, args, NULL, false, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "notifying about incidents failed: %s", SPI_result_code_string(ret));
+	incidents_begin();
+}
+
+/* ------------------------------------------------------------------------
+ * Recording
+ * ------------------------------------------------------------------------ */
+
+static Datum
+quiet_period(void)
+{
+	Interval   *iv = palloc0(sizeof(Interval));
+
+	iv->time = (int64) driftlock_incident_quiet_period * USECS_PER_SEC;
+	return IntervalPGetDatum(iv);
+}
+
+static bool
+is_suppressed(const pg_uuid_t *stream_id, uint64 pattern_id, TimestampTz event_time)
+{
+	Datum		args[3] = {UUIDPGetDatum(stream_id), Int64GetDatum((int64) pattern_id),
+	TimestampTzGetDatum(event_time)};
+	int			ret = spi_run(&suppressed_stmt, args, NULL, true, 1);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "looking up suppressions failed: %s", SPI_result_code_string(ret));
+	return SPI_processed > 0;
+}
+
+static int64
+run_returning_id(CachedStatement *stmt, Datum *args, const char *nulls, const char *what)
+{
+	bool		isnull;
+	int			ret = spi_run(stmt, args, nulls, false, 0);
+
+	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_UPDATE_RETURNING)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+static void
+run_update(CachedStatement *stmt, Datum *args, const char *nulls, const char *what)
+{
+	int			ret = spi_run(stmt, args, nulls, false, 0);
+
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
+}
+
+/* Add the anomaly to its incident, opening one if needed; the incident's id. */
+static int64
+add_to_incident(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v,
+				const VerdictExtras *x, const char *explanation, double alpha,
+				TimestampTz event_time, const AnomalySource *src)
+{
+	Datum		args[14];
+	char		nulls[14];
+	int			ret;
+	bool		isnull;
+
+	args[0] = UUIDPGetDatum(stream_id);
+	args[1] = Int64GetDatum((int64) v->incident_key);
+	ret = spi_run(&latest_incident_stmt, args, NULL, false, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "looking up the incident failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 1)
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+		char	   *status = SPI_getvalue(t, d, 2);
+		TimestampTz last_seen = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
+		int64		anomalies = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		double		min_p = DatumGetFloat8(SPI_getbinval(t, d, 5, &isnull));
+		int			severity = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
+		bool		within = event_time <= last_seen +
+			(int64) driftlock_incident_quiet_period * USECS_PER_SEC;
+
+		if (strcmp(status, "false_alarm") != 0 && within)
+		{
+			int			now_severity = incident_severity(Min(min_p, v->p_value), anomalies + 1, alpha);
+
+			memset(nulls, ' ', sizeof(nulls));
+			args[0] = Int64GetDatum(id);
+			args[1] = TimestampTzGetDatum(event_time);
+			args[2] = Int64GetDatum((int64) v->event_number);
+			args[3] = Float8GetDatum(v->score);
+			args[4] = Float8GetDatum(v->p_value);
+			args[5] = Int64GetDatum(anomaly_id);
+			args[6] = CStringGetTextDatum(explanation);
+			args[7] = Int32GetDatum(now_severity);
+			if (src->topic != NULL)
+			{
+				args[8] = CStringGetTextDatum(src->topic);
+				args[9] = Int32GetDatum(src->partition);
+				args[10] = Int64GetDatum(src->offset);
+			}
+			else
+				nulls[8] = nulls[9] = nulls[10] = 'n';
+			run_update(&join_stmt, args, nulls, "adding the anomaly to its incident");
+			if (severity_band(now_severity) > severity_band(severity))
+			{
+				metrics_count_incident(severity_band(now_severity), false);
+				to_notify(id, now_severity);
+			}
+			return id;
+		}
+		/* past its quiet period: resolved (the sweep may not have come yet) */
+		args[0] = Int64GetDatum(id);
+		args[1] = quiet_period();
+		run_update(&resolve_stmt, args, NULL, "resolving a quiet incident");
+	}
+
+	memset(nulls, ' ', sizeof(nulls));
+	{
+		int			severity = incident_severity(v->p_value, 1, alpha);
+		int64		id;
+
+		args[0] = UUIDPGetDatum(stream_id);
+		args[1] = Int64GetDatum((int64) v->incident_key);
+		args[2] = Int64GetDatum((int64) v->pattern_id);
+		args[3] = CStringGetTextDatum(x->pattern);
+		args[4] = Int32GetDatum(severity);
+		args[5] = Float8GetDatum(v->score);
+		args[6] = Float8GetDatum(v->p_value);
+		args[7] = TimestampTzGetDatum(event_time);
+		args[8] = Int64GetDatum((int64) v->event_number);
+		if (src->topic != NULL)
+		{
+			args[9] = CStringGetTextDatum(src->topic);
+			args[10] = Int32GetDatum(src->partition);
+			args[11] = Int64GetDatum(src->offset);
+		}
+		else
+			nulls[9] = nulls[10] = nulls[11] = 'n';
+		args[12] = Int64GetDatum(anomaly_id);
+		args[13] = CStringGetTextDatum(explanation);
+		id = run_returning_id(&open_stmt, args, nulls, "opening an incident");
+		metrics_count_incident(severity_band(severity), true);
+		to_notify(id, severity);
+		return id;
+	}
+}
+
+bool
+incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
+						 const uint8_t *payload, size_t len, const cbad_verdict *v,
+						 const VerdictExtras *x, const char *explanation,
+						 const AnomalySource *src)
+{
+	Datum		args[20];
+	char		nulls[20];
+	Datum		numbers[5];
+	bool		number_nulls[5];
+	bytea	   *p = palloc(VARHDRSZ + len);
+	TimestampTz event_time = src->has_timestamp ? src->timestamp : GetCurrentTransactionStartTimestamp();
+	int64		anomaly_id;
+	int64		incident_id;
+
+	memset(nulls, ' ', sizeof(nulls));
+	SET_VARSIZE(p, VARHDRSZ + len);
+	memcpy(VARDATA(p), payload, len);
+	driftlock_verdict_numbers(v, numbers, number_nulls);
+	args[0] = UUIDPGetDatum(stream_id);
+	args[1] = PointerGetDatum(p);
+	for (int i = 0; i < 4; i++)
+	{
+		/* score, p_value, ncd, compression_ratio */
+		args[2 + i] = numbers[i];
+		nulls[2 + i] = number_nulls[i] ? 'n' : ' ';
+	}
+	args[6] = Float8GetDatum(x->entropy);
+	args[7] = numbers[4];
+	nulls[7] = number_nulls[4] ? 'n' : ' ';
+	args[8] = CStringGetTextDatum(explanation);
+	if (src->topic != NULL)
+	{
+		args[9] = CStringGetTextDatum(src->topic);
+		args[10] = Int32GetDatum(src->partition);
+		args[11] = Int64GetDatum(src->offset);
+	}
+	else
+		nulls[9] = nulls[10] = nulls[11] = 'n';
+	args[12] = TimestampTzGetDatum(src->timestamp);
+	nulls[12] = src->has_timestamp ? ' ' : 'n';
+	args[13] = Int64GetDatum((int64) v->event_number);
+	args[14] = Int64GetDatum((int64) v->pattern_id);
+	args[15] = CStringGetTextDatum(x->pattern);
+	args[16] = CStringGetTextDatum(cbad_pattern_status_name(v->pattern_status));
+	args[17] = Int64GetDatum((int64) v->pattern_count);
+	args[18] = Int64GetDatum((int64) v->pattern_first_event);
+	args[19] = Int64GetDatum((int64) v->incident_key);
+	anomaly_id = run_returning_id(&insert_anomaly_stmt, args, nulls, "recording the anomaly");
+	if (anomaly_id == 0)
+		return false;
+
+	if (is_suppressed(stream_id, v->pattern_id, event_time))
+	{
+		args[0] = Int64GetDatum(anomaly_id);
+		run_update(&mark_suppressed_stmt, args, NULL, "marking the anomaly suppressed");
+		metrics_count_suppressed();
+		return true;
+	}
+	incident_id = add_to_incident(stream_id, anomaly_id, v, x, explanation,
+								  cbad_detector_config(det)->alpha, event_time, src);
+	args[0] = Int64GetDatum(anomaly_id);
+	args[1] = Int64GetDatum(incident_id);
+	run_update(&link_stmt, args, NULL, "linking the anomaly to its incident");
+	return true;
+}
+
+int
+incidents_resolve_quiet(void)
+{
+	Datum		args[1] = {quiet_period()};
+
+	run_update(&resolve_quiet_stmt, args, NULL, "resolving quiet incidents");
+	return (int) SPI_processed;
+}
