@@ -7,8 +7,9 @@
 # worker, an embedded Kafka (test/tools/mock_kafka), registers one stream per
 # service and produces a deterministic stream of JSON log events with a few
 # injected incidents (test/tools/demo_producer).  Shows progress while the
-# worker consumes, then a report: events, dead letters, the anomalies and
-# their explanations, Prometheus metrics, and how to connect with psql.
+# worker consumes, then a report: events, the incidents with their severity
+# and explanation, the raw anomalies, dead letters, Prometheus metrics, and
+# how to connect with psql.
 # Cleans up afterwards unless --keep.  See demo/README.md and --help.
 set -euo pipefail
 
@@ -35,7 +36,7 @@ options:
   --rate R           events per second the producer sends (default 175;
                      400 with --short; 0 = as fast as possible)
   --config JSON      detector settings of the four streams (default
-                     '{"warmup": 100, "learn_threshold": 0.1}'; see
+                     '{"warmup": 100}'; see
                      demo/README.md and docs/detector.md)
   --no-build         do not run make (the extension must be installed and
                      "make tools" run)
@@ -54,7 +55,7 @@ EXT_BROKERS=
 TOPIC=driftlock-demo
 EVENTS=
 RATE=
-STREAM_CONFIG='{"warmup": 100, "learn_threshold": 0.1}'
+STREAM_CONFIG='{"warmup": 100}'
 while [ $# -gt 0 ]; do
 	case $1 in
 		--short) SHORT=1 ;;
@@ -365,67 +366,51 @@ report "SELECT format('Events: %s produced, %s processed by the worker: %s score
 	$(status delivered), (SELECT sum(next_offset) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'),
 	$scored, (SELECT count(*) FROM driftlock.dead_letters))
 UNION ALL
-SELECT format('Anomalies: %s. At alpha = 0.01 a detector also flags about 1%% of ordinary events by design;', count(*))
-  FROM driftlock.anomalies
-UNION ALL
-SELECT 'the injected incidents score far higher and come first below.'"
+SELECT format('Incidents: %s (%s high, %s medium, %s low severity), grouping %s anomalies.',
+  count(*), count(*) FILTER (WHERE severity >= 75), count(*) FILTER (WHERE severity >= 50 AND severity < 75),
+  count(*) FILTER (WHERE severity < 50), coalesce(sum(anomalies), 0))
+  FROM driftlock.incidents"
 
 echo
-echo "Per stream:"
-"${psql_cmd[@]}" -P footer=off -c "
-SELECT s.name AS stream, coalesce(st.events, 0) AS events, count(a.id) AS anomalies,
-       round(max(a.score)::numeric, 2) AS top_score
-FROM driftlock.streams s
-LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id
-LEFT JOIN driftlock.anomalies a ON a.stream_id = s.id
-GROUP BY s.name, st.events ORDER BY s.name" | sed 's/^/  /'
-
-echo
-echo "Injected incidents, and how many of their events were flagged:"
+echo "Incidents, most severe first (stream, severity, anomalies, first-last seen, pattern; then why):"
 report "
-WITH p AS (SELECT encode(payload, 'escape') AS body FROM driftlock.anomalies)
-SELECT format('  %-48s %s', label, CASE WHEN flagged > 0 THEN format('flagged %s of %s', flagged, n) ELSE format('NOT flagged (0 of %s)', n) END)
+SELECT format(E'%2s. %-9s %3s %-6s x%-3s %s-%s  %s\n      why: %s',
+  row_number() OVER (ORDER BY i.severity DESC, i.first_seen), s.name, i.severity,
+  CASE WHEN i.severity >= 75 THEN 'high' WHEN i.severity >= 50 THEN 'medium' ELSE 'low' END,
+  i.anomalies, to_char(i.first_seen, 'HH24:MI:SS'), to_char(i.last_seen, 'HH24:MI:SS'),
+  CASE WHEN length(i.pattern) > 60 THEN left(i.pattern, 57) || '...' ELSE i.pattern END,
+  CASE WHEN length(i.explanation) > 300 THEN left(i.explanation, 297) || '...' ELSE i.explanation END)
+FROM driftlock.incidents i JOIN driftlock.streams s ON s.id = i.stream_id
+ORDER BY i.severity DESC, i.first_seen LIMIT 12"
+report "SELECT format('  (%s incidents in all: SELECT * FROM driftlock.open_incidents; resolved ones stay in driftlock.incidents)', count(*))
+  FROM driftlock.incidents HAVING count(*) > 12"
+
+echo
+echo "Injected incidents, how driftlock reported them:"
+report "
+SELECT format('  %-46s %s', label,
+  CASE WHEN c.flagged = 0 THEN format('NOT flagged (0 of %s events)', n)
+       ELSE format('incident, severity %s, %s of %s events flagged', c.severity, c.flagged, n) END)
 FROM (VALUES
   (1, 'payments: error burst \"database timeout\"', '%charge failed: database timeout%', 30),
   (2, 'auth: new message \"account locked ...\"', '%account locked after repeated failures%', 3),
   (3, 'search: SQL-injection-looking query', '%UNION SELECT username%', 1),
-  (4, 'search: huge nested payload with a blob', '%debug_blob%', 1)) i(o, label, pat, n)
-CROSS JOIN LATERAL (SELECT count(*) AS flagged FROM p WHERE p.body LIKE i.pat) c
+  (4, 'search: huge nested payload with a blob', '%debug_blob%', 1)) v(o, label, pat, n)
+CROSS JOIN LATERAL (
+  SELECT count(*) AS flagged, max(i.severity) AS severity
+  FROM driftlock.anomalies a LEFT JOIN driftlock.incidents i ON i.id = a.incident_id
+  WHERE encode(a.payload, 'escape') LIKE v.pat) c
 ORDER BY o"
 
 echo
-echo "The most significant anomalies (top 10 by score; events of one stream with the same message"
-echo "less than 30 offsets apart are grouped as one incident):"
-ANOMALY_GROUPS="
-WITH a AS (
-  SELECT s.name AS stream, a.score, a.p_value, a.kafka_partition AS part, a.kafka_offset AS off,
-         a.explanation, encode(a.payload, 'escape') AS body
-  FROM driftlock.anomalies a JOIN driftlock.streams s ON s.id = a.stream_id),
-k AS (
-  SELECT *, coalesce(substring(body FROM '\"msg\":\"([^\"]{1,60})'), left(body, 40)) AS kind FROM a),
-s AS (
-  SELECT *, CASE WHEN off - lag(off) OVER w < 30 THEN 0 ELSE 1 END AS starts
-  FROM k WINDOW w AS (PARTITION BY stream, kind, part ORDER BY off)),
-i AS (
-  SELECT *, sum(starts) OVER (PARTITION BY stream, kind, part ORDER BY off) AS incident FROM s),
-g AS (
-  SELECT stream, kind, part, count(*) AS n, max(score) AS top, min(p_value) AS p,
-         min(off) AS first_off, max(off) AS last_off,
-         (array_agg(body ORDER BY score DESC))[1] AS example,
-         (array_agg(explanation ORDER BY score DESC))[1] AS why
-  FROM i GROUP BY stream, kind, part, incident)"
-report "$ANOMALY_GROUPS
-SELECT format(E'%2s. %-9s %-40s %s\n      score %s, p-value %s; partition %s, %s\n      event: %s\n      why:   %s',
-  row_number() OVER (ORDER BY top DESC), stream, '\"' || kind || '\"',
-  CASE WHEN n > 1 THEN format('x %s', n) ELSE '' END,
-  round(top::numeric, 2), round(p::numeric, 4), part,
-  CASE WHEN n > 1 THEN format('offsets %s-%s', first_off, last_off) ELSE format('offset %s', first_off) END,
-  CASE WHEN length(example) > 110 THEN left(example, 107) || format('... (%s bytes)', length(example)) ELSE example END,
-  CASE WHEN length(why) > 330 THEN left(why, 327) || '...' ELSE why END)
-FROM g ORDER BY top DESC LIMIT 10"
-report "$ANOMALY_GROUPS
-SELECT format('  (%s anomalies in %s groups in all; full payloads and explanations are in driftlock.anomalies)',
-  sum(n), count(*)) FROM g"
+echo "Raw anomalies per stream (every flagged event is a row of driftlock.anomalies):"
+"${psql_cmd[@]}" -P footer=off -c "
+SELECT s.name AS stream, coalesce(st.events, 0) AS events, count(a.id) AS anomalies,
+       count(DISTINCT a.incident_id) AS incidents, round(max(a.score)::numeric, 2) AS top_score
+FROM driftlock.streams s
+LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id
+LEFT JOIN driftlock.anomalies a ON a.stream_id = s.id
+GROUP BY s.name, st.events ORDER BY s.name" | sed 's/^/  /'
 
 echo
 echo "Dead letters by reason (messages set aside, not dropped):"
@@ -438,8 +423,8 @@ FROM driftlock.dead_letters GROUP BY reason ORDER BY reason"
 echo
 echo "Prometheus (SELECT driftlock_prometheus(), a few lines):"
 report "SELECT driftlock_prometheus()" |
-	grep -E '^driftlock_(events_processed_total|anomalies_detected_total|dead_letters_total|batches_total|detectors_active)[ {]' |
-	head -12 | sed 's/^/  /'
+	grep -E '^driftlock_(events_processed_total|anomalies_detected_total|incidents_total|incidents_open|dead_letters_total|batches_total)[ {]' |
+	head -14 | sed 's/^/  /'
 
 echo
 echo "To look further (SQL examples in demo/README.md):"
@@ -449,7 +434,7 @@ else
 	echo "  run demo/run.sh --keep, then: $PSQL_HINT"
 	echo "  (this run's cluster is removed now; a --keep run prints its own command)"
 fi
-echo "  e.g.  SELECT s.name, a.score, a.explanation FROM driftlock.anomalies a"
-echo "          JOIN driftlock.streams s ON s.id = a.stream_id ORDER BY a.score DESC LIMIT 5;"
+echo "  e.g.  SELECT stream, severity, anomalies, pattern FROM driftlock.open_incidents;"
+echo "        SELECT driftlock_mark_normal_incident(7);   -- a false alarm: learnt, closed"
 echo "========================================================================================"
 echo "done in $(elapsed) s"

@@ -3,16 +3,17 @@
  * table of them
  *
  * An event's pattern is its first CBAD_PATTERN_TOKENS tokens with the parts
- * that vary between events of one kind masked: every digit run becomes "0"
- * and every hex id of 8 or more characters (with at least one digit) "x".
- * Tokens are separated by white space and by the punctuation of JSON and of
- * key=value logs, so
+ * that vary between events of one kind masked: every digit run becomes "0",
+ * every hex id of 8 or more characters (with at least one digit) "x", and
+ * names of months and days "D".  Tokens are separated by white space and by
+ * the punctuation of JSON and of key=value logs, and a token that keeps no
+ * two letters of its own in a row once masked (a timestamp, a counter, an
+ * id, a date) is left out -- unless the event has no other -- so
  *
  *   Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown
  *   {"ts":"2026-11-03T04:05:06Z","service":"auth","msg":"token expired"}
  *
- * have the patterns "Jun 0 0:0:0 combo sshd pam_unix 0 : check pass user
- * unknown" (minus the lone ":", which is dropped) and "ts 0-0-0T0:0:0Z
+ * have the patterns "combo sshd pam_unix check pass user unknown" and "ts
  * service auth msg token expired".  The pattern id is a 63-bit hash of that
  * text, so it depends on the event alone: the same event has the same
  * pattern in every stream, in driftlock_score() and after a restore.
@@ -125,22 +126,44 @@ is_date_word(const uint8_t *t, size_t len)
 	return false;
 }
 
-/*
- * Append the masked token t[0, len) to o, at most CBAD_PATTERN_TOKEN_BYTES
- * bytes of it.  One pass: each run of hex digits is looked at once.
- */
+/* A token masked, before it goes into the pattern. */
+typedef struct token_out
+{
+	uint8_t		buf[CBAD_PATTERN_TOKEN_BYTES];
+	size_t		len;
+	int			run;			/* letters of the event's own in a row */
+	bool		literal;		/* holds two of them in a row: a word, not
+								 * only a mask's "0", "x" or "D" or the
+								 * single letters of 2026-11-03T04:05Z,
+								 * 12.5s or u20109 */
+} token_out;
+
 static void
-put_token(text_out *o, const uint8_t *t, size_t len)
+tput(token_out *t, uint8_t c, bool letter)
+{
+	if (t->len < CBAD_PATTERN_TOKEN_BYTES)
+	{
+		t->buf[t->len++] = c;
+		t->run = letter ? t->run + 1 : 0;
+		t->literal |= t->run >= 2;
+	}
+}
+
+/* The masked token t[0, len).  One pass: each run of hex digits is looked at once. */
+static void
+mask_token(token_out *o, const uint8_t *t, size_t len)
 {
 	size_t		i = 0;
-	size_t		first = o->len;
 
+	o->len = 0;
+	o->run = 0;
+	o->literal = false;
 	if (is_date_word(t, len))
 	{
-		put(o, 'D');
+		tput(o, 'D', false);
 		return;
 	}
-	while (i < len && o->len - first < CBAD_PATTERN_TOKEN_BYTES)
+	while (i < len && o->len < CBAD_PATTERN_TOKEN_BYTES)
 	{
 		size_t		j = i;
 		bool		digit = false;
@@ -152,39 +175,46 @@ put_token(text_out *o, const uint8_t *t, size_t len)
 				j++;
 			if (j - i >= 4)
 			{
-				put(o, 'x');
+				tput(o, 'x', false);
 				i = j;
 			}
 			else
-				put(o, t[i++]);
+			{
+				tput(o, t[i], (classes[t[i]] & (C_WORD | C_DIGIT)) == C_WORD);
+				i++;
+			}
 			continue;
 		}
 		while (j < len && (classes[t[j]] & C_HEX))
 			digit |= (classes[t[j++]] & C_DIGIT) != 0;
 		if (j - i >= 8 && digit)
-			put(o, 'x');
+			tput(o, 'x', false);
 		else
-			for (size_t k = i; k < j && o->len - first < CBAD_PATTERN_TOKEN_BYTES; k++)
+			for (size_t k = i; k < j; k++)
 			{
 				/* a run of digits is one "0" */
 				if (!(classes[t[k]] & C_DIGIT))
-					put(o, t[k]);
+					tput(o, t[k], true);
 				else if (k == i || !(classes[t[k - 1]] & C_DIGIT))
-					put(o, '0');
+					tput(o, '0', false);
 			}
 		i = j;
 	}
 }
 
-uint64_t
-cbad_pattern_of(const uint8_t *event, size_t len, char *text, size_t textcap)
+/*
+ * The first CBAD_PATTERN_TOKENS tokens of the event into o; with
+ * literal_only, only the tokens that keep two letters of their own in a row
+ * once masked (timestamps, counters, ids and names of days vary between
+ * events of one kind and say nothing about it).  How many.
+ */
+static int
+put_tokens(text_out *o, const uint8_t *event, size_t len, bool literal_only)
 {
-	text_out	o = {text, textcap, 0, 14695981039346656037ULL};
 	int			tokens = 0;
 	size_t		i = 0;
+	token_out	t;
 
-	if (classes['{'] == 0)
-		init_classes();			/* idempotent: a race writes the same bytes */
 	while (i < len && tokens < CBAD_PATTERN_TOKENS)
 	{
 		size_t		start;
@@ -198,10 +228,27 @@ cbad_pattern_of(const uint8_t *event, size_t len, char *text, size_t textcap)
 		/* a token of punctuation alone (":", "-") means nothing: dropped */
 		if (!word)
 			continue;
+		mask_token(&t, event + start, i - start);
+		if (literal_only && !t.literal)
+			continue;
 		if (tokens++ > 0)
-			put(&o, ' ');
-		put_token(&o, event + start, i - start);
+			put(o, ' ');
+		for (size_t k = 0; k < t.len; k++)
+			put(o, t.buf[k]);
 	}
+	return tokens;
+}
+
+uint64_t
+cbad_pattern_of(const uint8_t *event, size_t len, char *text, size_t textcap)
+{
+	text_out	o = {text, textcap, 0, 14695981039346656037ULL};
+
+	if (classes['{'] == 0)
+		init_classes();			/* idempotent: a race writes the same bytes */
+	/* an event of numbers alone keeps them: its shape is all there is */
+	if (put_tokens(&o, event, len, true) == 0)
+		put_tokens(&o, event, len, false);
 	if (textcap > 0)
 		text[o.len < textcap ? o.len : textcap - 1] = '\0';
 	/* a positive bigint, never 0 (0 means "no pattern" to callers) */

@@ -173,7 +173,7 @@ package DriftlockTest;
 use Digest::MD5 ();
 
 push @EXPORT_OK, qw(worker_node poll_until wait_offsets kcat_produce_opts
-  event_payloads produce_events load_messages check_anomalies
+  event_payloads produce_events load_messages check_anomalies check_incidents
   check_exactly_once check_offsets_at_end check_stream_events wait_committed
   wait_worker_replaced restart_after_postmaster_kill worker_pids log_since
   count_log_matches sql_quote WORKER_PROPERTIES);
@@ -386,6 +386,53 @@ SELECT (SELECT count(*) FROM exp), (SELECT count(*) FROM got),
 	  or Test::More::diag("missing: $missing\nunexpected: $extra\nduplicated positions: $dups");
 	Test::More::is($matching, $expected,
 		"$name: every anomaly at the clean run's message, stream, payload, score and p-value");
+	return;
+}
+
+# The incidents of the topics in $table are those the clean run's anomalies
+# make: the clean run (driftlock_detect($config) over each stream's messages
+# in offset order) gives each anomaly its incident key; each (stream, key)
+# must be one incident (the messages of a test come well within the quiet
+# period) holding exactly its anomalies, with their count, smallest p-value,
+# highest score and Kafka span, and every anomaly linked to it.  Runs three
+# tests.
+sub check_incidents
+{
+	my ($node, $table, $config, $name) = @_;
+	my $cfg = sql_quote($config);
+	my $res = $node->safe_psql('postgres', qq{
+WITH v AS (
+  SELECT m.part, m.off, s.id AS stream_id,
+         driftlock_detect(m.payload, ${cfg}::jsonb)
+           OVER (PARTITION BY m.stream ORDER BY m.topic, m.part, m.off) AS v
+  FROM $table m JOIN driftlock.streams s ON s.name = m.stream),
+exp AS (
+  SELECT stream_id, (v).incident_key AS k, count(*) AS n, min((v).p_value) AS p,
+         max((v).score) AS score, min(off) AS first_off, max(off) AS last_off
+  FROM v WHERE (v).is_anomaly GROUP BY 1, 2),
+got AS (
+  SELECT * FROM driftlock.incidents
+  WHERE kafka_topic IN (SELECT topic FROM $table))
+SELECT (SELECT count(*) FROM exp), (SELECT count(*) FROM got),
+  (SELECT count(*) FROM exp e JOIN got i ON (i.stream_id, i.incident_key) = (e.stream_id, e.k)
+    AND i.anomalies = e.n AND abs(i.min_p_value - e.p) < 1e-12 AND abs(i.max_score - e.score) < 1e-9
+    AND i.kafka_first_offset = e.first_off AND i.kafka_last_offset = e.last_off),
+  (SELECT count(*) FROM driftlock.anomalies a JOIN got i ON i.id = a.incident_id
+    WHERE a.incident_key = i.incident_key AND a.stream_id = i.stream_id),
+  (SELECT count(*) FROM driftlock.anomalies WHERE kafka_topic IN (SELECT topic FROM $table)),
+  (SELECT string_agg(format('%s:%s x%s', e.stream_id, e.k, e.n), ' ') FROM exp e
+    WHERE NOT EXISTS (SELECT FROM got i WHERE (i.stream_id, i.incident_key) = (e.stream_id, e.k)
+                        AND i.anomalies = e.n)),
+  (SELECT string_agg(format('%s:%s x%s', i.stream_id, i.incident_key, i.anomalies), ' ') FROM got i
+    WHERE NOT EXISTS (SELECT FROM exp e WHERE (i.stream_id, i.incident_key) = (e.stream_id, e.k)
+                        AND i.anomalies = e.n))});
+	my ($expected, $got, $matching, $linked, $anomalies, $missing, $extra) = split /\|/, $res, -1;
+	Test::More::note("$name: $expected incidents expected, $got recorded");
+	Test::More::is($got, $expected, "$name: as many incidents as the clean run's (stream, incident key)")
+	  or Test::More::diag("missing or miscounted: $missing\nunexpected or miscounted: $extra");
+	Test::More::is($matching, $expected,
+		"$name: every incident with the clean run's anomaly count, p-value, score and offsets");
+	Test::More::is($linked, $anomalies, "$name: every anomaly linked to the incident of its key");
 	return;
 }
 

@@ -22,7 +22,7 @@ is( $node->safe_psql(
 LOAD 'driftlock';
 SELECT count(*) FROM pg_settings
 WHERE name LIKE 'driftlock.%' AND short_desc <> '' AND extra_desc <> ''}),
-	'14', 'the fourteen settings other than kafka_properties show in pg_settings with descriptions');
+	'16', 'the sixteen settings other than kafka_properties show in pg_settings with descriptions');
 
 is( $node->safe_psql(
 		'postgres', q{

@@ -7,7 +7,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node poll_until wait_offsets
-  event_payloads produce_events load_messages check_anomalies
+  event_payloads produce_events load_messages check_anomalies check_incidents
   check_exactly_once);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
@@ -60,6 +60,7 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) FROM driftlock.stream_state WHERE stream_id = '$id{epsilon}'"),
 	'0', 'the stream named by the JSON field got nothing when the header named another');
 check_anomalies($node, 'produced', $config, 'resolution');
+check_incidents($node, 'produced', $config, 'resolution');
 
 is($node->safe_psql('postgres', q{
 SELECT count(*) FROM driftlock.anomalies

@@ -9,7 +9,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node wait_offsets
-  event_payloads produce_events load_messages check_anomalies
+  event_payloads produce_events load_messages check_anomalies check_incidents
   check_exactly_once worker_pids wait_committed wait_worker_replaced
   restart_after_postmaster_kill);
 use PostgreSQL::Test::Cluster;
@@ -94,6 +94,7 @@ ok(wait_offsets($node, $group, \@rows, 120), 'the offsets reach the end of every
 load_messages($node, 'produced', \@rows);
 check_exactly_once($node, 'produced', $group, 'after kill -9');
 check_anomalies($node, 'produced', $config, 'after kill -9');
+check_incidents($node, 'produced', $config, 'after kill -9');
 
 $node->stop;
 $kafka->stop;

@@ -31,7 +31,7 @@ my $alpha_prom = 'alpha \\"q\\" \\\\ x';
 
 # gauges: current state, not counts
 my @gauges = qw(driftlock_kafka_consumer_lag driftlock_detectors_active
-  driftlock_stats_reset_time_seconds);
+  driftlock_incidents_open driftlock_stats_reset_time_seconds);
 my $not_gauge = 'metric NOT IN (' . join(', ', map { sql_quote($_) } @gauges) . ')';
 my $counted = "$not_gauge AND metric <> 'driftlock_worker_restarts_total'";
 
@@ -131,6 +131,13 @@ is(metric('driftlock_events_processed_total'),
 cmp_ok(q1('SELECT count(*) FROM driftlock.anomalies'), '>', 0, 'the run found anomalies');
 is(metric('driftlock_anomalies_detected_total'), q1('SELECT count(*) FROM driftlock.anomalies'),
 	'anomalies_detected_total = rows of driftlock.anomalies');
+cmp_ok(q1('SELECT count(*) FROM driftlock.incidents'), '>', 0, 'the anomalies opened incidents');
+is(q1(q{SELECT sum(value) FROM driftlock.metrics WHERE metric = 'driftlock_incidents_total'}),
+	q1('SELECT count(*) FROM driftlock.incidents'),
+	'incidents_total, summed over the severity bands = rows of driftlock.incidents');
+is(q1(q{SELECT sum(value) FROM driftlock.metrics WHERE metric = 'driftlock_incidents_open'}),
+	q1(q{SELECT count(*) FROM driftlock.incidents WHERE status = 'open'}),
+	'incidents_open = open rows of driftlock.incidents');
 
 is(q1(q{
 SELECT string_agg(format('%s %s %s %s', stream_id, labels->>'stream', e.value, a.value), E'\n'

@@ -18,7 +18,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
-  event_payloads produce_events load_messages check_anomalies worker_pids
+  event_payloads produce_events load_messages check_anomalies check_incidents worker_pids
   check_offsets_at_end check_stream_events wait_committed wait_worker_replaced
   restart_after_postmaster_kill);
 use PostgreSQL::Test::Cluster;
@@ -251,6 +251,7 @@ SELECT count(*) FROM driftlock.anomalies a JOIN driftlock.dead_letters d
   ON (a.kafka_topic, a.kafka_partition, a.kafka_offset) = (d.kafka_topic, d.kafka_partition, d.kafka_offset)}),
 	'0', 'no message is both an anomaly and a dead letter');
 check_anomalies($node, 'produced_ok', $config, 'after the faults');
+check_incidents($node, 'produced_ok', $config, 'after the faults');
 
 my ($pid) = worker_pids($node);
 ok($pid, 'the worker is running at the end');
