@@ -379,7 +379,7 @@ SELECT format(E'%2s. %-9s %3s %-6s x%-3s %s-%s  %s\n      why: %s',
   CASE WHEN i.severity >= 75 THEN 'high' WHEN i.severity >= 50 THEN 'medium' ELSE 'low' END,
   i.anomalies, to_char(i.first_seen, 'HH24:MI:SS'), to_char(i.last_seen, 'HH24:MI:SS'),
   CASE WHEN length(i.pattern) > 60 THEN left(i.pattern, 57) || '...' ELSE i.pattern END,
-  CASE WHEN length(i.explanation) > 300 THEN left(i.explanation, 297) || '...' ELSE i.explanation END)
+  CASE WHEN length(i.explanation) > 700 THEN left(i.explanation, 697) || '...' ELSE i.explanation END)
 FROM driftlock.incidents i JOIN driftlock.streams s ON s.id = i.stream_id
 ORDER BY i.severity DESC, i.first_seen LIMIT 12"
 report "SELECT format('  (%s incidents in all: SELECT * FROM driftlock.open_incidents; resolved ones stay in driftlock.incidents)', count(*))

@@ -645,6 +645,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 	static rd_kafka_t *rk = NULL;
 	static ConsumerSettings settings;
 	static bool waiting_logged = false;
+	static SchemaState logged_state = SCHEMA_CURRENT;
 	static bool consumer_broken = false;
 	static long backoff_ms = 0;
 	static int	failures = 0;
@@ -705,6 +706,10 @@ driftlock_kafka_worker_main(Datum main_arg)
 
 			if (state != SCHEMA_CURRENT)
 			{
+				/* once per state: CREATE EXTENSION 0.1.0 still needs the update */
+				if (waiting_logged && state != logged_state)
+					waiting_logged = false;
+				logged_state = state;
 				if (!waiting_logged)
 					ereport(LOG,
 							(state == SCHEMA_MISSING

@@ -33,8 +33,8 @@ $node->safe_psql('postgres', "INSERT INTO driftlock.streams (name, config) VALUE
 
 # ---- notifications
 
-# A psql session that listens; what it has received is printed when it runs
-# its next command.
+# A psql session that listens; what it has received is printed after the
+# result of its next command.
 my ($in, $out, $err) = ("LISTEN driftlock_incidents;\nSELECT 'listening';\n", '', '');
 my $listener = IPC::Run::start([ 'psql', '-XAtq', '-d', $node->connstr('postgres') ],
 	'<', \$in, '>', \$out, '2>', \$err, IPC::Run::timeout(600));
@@ -43,9 +43,11 @@ $listener->pump while $out !~ /listening/;
 sub notifications
 {
 	$out = '';
-	$in .= "SELECT 'flushed';\n";
+	# a moment for the signal of a commit just made to reach the listener;
+	# what came by the end of the first SELECT is printed before the second's
+	$in .= "SELECT pg_sleep(0.3);\nSELECT 'flushed';\n";
 	$listener->pump while $out !~ /flushed/;
-	return [ $out =~ /Asynchronous notification "driftlock_incidents" with payload "([^"]*)" received/g ];
+	return [ $out =~ /Asynchronous notification "driftlock_incidents" with payload "(.*)" received from/g ];
 }
 
 my @rows;

@@ -1,6 +1,7 @@
 # The one-command demo: demo/run.sh --short runs end to end (its own
 # PostgreSQL cluster, the mock Kafka, the producer's injected incidents)
-# and its report shows the anomalies of every incident with explanations,
+# and its report shows every injected incident as an incident, first, with
+# its severity and explanation, then the raw anomalies,
 # the dead letters, Prometheus lines and how to connect with psql; it
 # cleans up after itself.  Needs the installed extension and "make tools".
 use strict;
@@ -36,35 +37,39 @@ like($out, qr/^\s+\[\s*\d+s\] produced\s+\d+\/\d+\s+processed\s+\d+\s+anomalies\
 like($out, qr/^Events: (\d+) produced, \1 processed by the worker/m,
 	'every produced message processed');
 
-# every injected incident flagged, all of its events
-like($out, qr/payments: error burst "database timeout"\s+flagged 30 of 30/,
-	'the payments error burst is flagged');
-like($out, qr/auth: new message "account locked \.\.\."\s+flagged 3 of 3/,
-	'the new auth message is flagged');
-like($out, qr/search: SQL-injection-looking query\s+flagged 1 of 1/,
-	'the SQL-injection-looking query is flagged');
-like($out, qr/search: huge nested payload with a blob\s+flagged 1 of 1/,
-	'the huge payload is flagged');
+# every injected incident reported as one incident of high severity, all of
+# its events flagged
+like($out, qr/payments: error burst "database timeout"\s+incident, severity (7[5-9]|[89]\d|100), 30 of 30 events flagged/,
+	'the payments error burst is a high-severity incident');
+like($out, qr/auth: new message "account locked \.\.\."\s+incident, severity (7[5-9]|[89]\d|100), 3 of 3 events flagged/,
+	'the new auth message is a high-severity incident');
+like($out, qr/search: SQL-injection-looking query\s+incident, severity (7[5-9]|[89]\d|100), 1 of 1 events flagged/,
+	'the SQL-injection-looking query is a high-severity incident');
+like($out, qr/search: huge nested payload with a blob\s+incident, severity (7[5-9]|[89]\d|100), 1 of 1 events flagged/,
+	'the huge payload is a high-severity incident');
 
-# the most significant anomalies come with their stream and explanation
-like($out, qr/^\s*\d+\. payments\s+"charge failed: database timeout"\s+x 30\n.*\n.*\n\s+why:\s+Anomalous \(p = .*New in it: .*"database"/m,
-	'the error burst is listed with its explanation');
-like($out, qr/^\s*\d+\. auth\s+"account locked after repeated failures"\s+x 3\n.*\n.*\n\s+why:\s+Anomalous .*New in it: "account", "locked"/m,
-	'the new message is listed with its explanation');
+# incidents come first, one line each, with the explanation of their most
+# significant event
+my ($incidents, $anomalies) = $out =~ /^Incidents: (\d+) \(.*\), grouping (\d+) anomalies\.$/m;
+ok(defined $incidents, 'the report counts the incidents and the anomalies they group');
+cmp_ok($incidents // 0, '<=', 6, 'a handful of incidents: the four injected, at most two false');
+like($out, qr/^\s*\d+\. payments\s+\d+ high\s+x30\s+\S+-\S+\s+.*\n\s+why:\s+Anomalous \(p = .*New in it: .*"database"/m,
+	'the error burst is one incident of 30 anomalies, with its explanation');
+like($out, qr/^\s*\d+\. auth\s+\d+ high\s+x3\s+.*\n\s+why:\s+Anomalous .*New in it: "account", "locked"/m,
+	'the new message is one incident of 3 anomalies, with its explanation');
 like($out, qr/why:\s+Anomalous .*New in it: "UNION", "SELECT"/,
 	'the SQL-injection-looking query is listed with its explanation');
-# the four incidents outrank the ordinary events flagged at alpha
-my @top = $out =~ /^\s*\d+\. (\w+)\s+"([^"]+)"/mg;
-my %top4;
-for (my $i = 0; $i < 8 && $i < @top; $i += 2) { $top4{"$top[$i] $top[$i + 1]"}++; }
-is_deeply(\%top4,
-	{ 'search query served' => 2, 'payments charge failed: database timeout' => 1,
-	  'auth account locked after repeated failures' => 1 },
-	'the injected incidents are the four most significant anomalies');
+# the four injected incidents are the four most severe
+my @top = $out =~ /^\s*\d+\. (\w+)\s+\d+ \w+\s+x(\d+)/mg;
+my @top4 = map { "$top[2 * $_] x$top[2 * $_ + 1]" } 0 .. 3;
+is_deeply([ sort @top4 ], [ 'auth x3', 'payments x30', 'search x1', 'search x1' ],
+	'the injected incidents are the four most severe');
+like($out, qr/^Raw anomalies per stream/m, 'then the raw anomalies');
 
 like($out, qr/^\s+missing_stream_id\s+2\s/m, 'dead letters: two messages without a stream header');
 like($out, qr/^\s+unknown_stream\s+1\s/m, 'dead letters: one message of an unknown stream');
 like($out, qr/^\s+driftlock_events_processed_total \d+$/m, 'Prometheus: events processed');
+like($out, qr/^\s+driftlock_incidents_total\{severity="high"\} [4-6]$/m, 'Prometheus: incidents by severity');
 like($out, qr/^\s+driftlock_dead_letters_total\{reason="missing_stream_id"\} 2$/m,
 	'Prometheus: dead letters by reason');
 like($out, qr/psql -h (\/\S+) -p \d+ .*-d postgres/, 'the report says how to connect with psql');
