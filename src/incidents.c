@@ -80,9 +80,14 @@ static CachedStatement resolve_stmt = {
 	2, {INT8OID, INTERVALOID}, NULL
 };
 
-/* in an UPDATE every expression sees the old row: min_p_value is the old one */
+/*
+ * In an UPDATE every expression sees the old row: min_p_value is the old
+ * one.  A false alarm stays one (see add_to_incident).
+ */
 static CachedStatement join_stmt = {
-	"UPDATE driftlock.incidents SET status = 'open', resolved_at = NULL, "
+	"UPDATE driftlock.incidents SET "
+	"status = CASE WHEN status = 'false_alarm' THEN status ELSE 'open' END, "
+	"resolved_at = CASE WHEN status = 'false_alarm' THEN resolved_at END, "
 	"anomalies = anomalies + 1, last_seen = greatest(last_seen, $2), last_event = $3, "
 	"max_score = greatest(max_score, $4), "
 	"top_anomaly_id = CASE WHEN $5 < min_p_value THEN $6 ELSE top_anomaly_id END, "
@@ -274,8 +279,19 @@ add_to_incident(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict
 		bool		within = event_time <= last_seen +
 			(int64) driftlock_incident_quiet_period * USECS_PER_SEC;
 
-		if (strcmp(status, "false_alarm") != 0 && within)
+		/*
+		 * Within the quiet period the anomaly joins the incident, which
+		 * reopens if it was resolved.  An incident marked a false alarm
+		 * takes it in silently: it stays closed and notifies nobody while
+		 * its kind keeps recurring -- the user said that this is normal,
+		 * and the detector, which has learnt the marked events, may still
+		 * find neighbours of them in its tail.  An anomaly of a key new
+		 * to the stream (a pattern, or a new token in a known one) has
+		 * another key, so it opens an incident of its own.
+		 */
+		if (within)
 		{
+			bool		false_alarm = strcmp(status, "false_alarm") == 0;
 			int			now_severity = incident_severity(Min(min_p, v->p_value), anomalies + 1, alpha);
 
 			memset(nulls, ' ', sizeof(nulls));
@@ -296,7 +312,7 @@ add_to_incident(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict
 			else
 				nulls[8] = nulls[9] = nulls[10] = 'n';
 			run_update(&join_stmt, args, nulls, "adding the anomaly to its incident");
-			if (severity_band(now_severity) > severity_band(severity))
+			if (!false_alarm && severity_band(now_severity) > severity_band(severity))
 			{
 				metrics_count_incident(severity_band(now_severity), false);
 				to_notify(id, now_severity);
