@@ -23,24 +23,28 @@ MODULE_big = $(EXTENSION)
 OBJS       = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/cbad/*.c src/message/*.c)))
 
 # Install and upgrade scripts.  A released version's install script is kept
-# as it was (sql/driftlock--0.1.0.sql); the current one is built from parts,
-# so that each change is written once:
-#   install  = 0.1.0's objects + each later version's changes + privileges
-#   upgrade  = the new version's changes + privileges on what it adds
-# test/t/050_upgrade.pl checks that both give the same database.
+# as it was (sql/driftlock--0.1.0.sql); each later version's changes are
+# written once, in sql/parts/<version>.sql, with the privileges on what it
+# adds in sql/parts/<version>-privileges.sql, and both scripts are built
+# from them:
+#   upgrade = the version's changes + their privileges
+#   install = 0.1.0's install script + the upgrade
+# so a new database is an updated one by construction (test/t/050_upgrade.pl
+# compares the two all the same).
 DATA       = sql/$(EXTENSION)--0.1.0.sql
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql
-SQL_VERSIONS = 0.1.0 0.2.0
+UPGRADE_PARTS = sql/parts/$(EXTVERSION).sql sql/parts/$(EXTVERSION)-privileges.sql
 
-sql/$(EXTENSION)--$(EXTVERSION).sql: $(foreach v,$(SQL_VERSIONS),sql/parts/$(v).sql) sql/parts/privileges.sql
-	{ echo '/* $(EXTENSION)--$(EXTVERSION).sql: built by the Makefile from sql/parts/, do not edit */'; \
+sql/$(EXTENSION)--$(EXTVERSION).sql: sql/$(EXTENSION)--0.1.0.sql $(UPGRADE_PARTS)
+	{ echo '/* $(EXTENSION)--$(EXTVERSION).sql: built by the Makefile, do not edit */'; \
 	  echo; \
 	  echo '-- complain if script is sourced in psql, rather than via CREATE EXTENSION'; \
 	  printf '%s\n' '\echo Use "CREATE EXTENSION $(EXTENSION)" to load this file. \quit'; \
-	  for f in $^; do echo; cat $$f; done; } > $@
+	  echo; sed '/^-- complain if script is sourced/d; /^\\echo Use /d' sql/$(EXTENSION)--0.1.0.sql; \
+	  for f in $(UPGRADE_PARTS); do echo; cat $$f; done; } > $@
 
-sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql: sql/parts/$(EXTVERSION).sql sql/parts/$(EXTVERSION)-privileges.sql
-	{ echo '/* $(EXTENSION)--0.1.0--$(EXTVERSION).sql: built by the Makefile from sql/parts/, do not edit */'; \
+sql/$(EXTENSION)--0.1.0--$(EXTVERSION).sql: $(UPGRADE_PARTS)
+	{ echo '/* $(EXTENSION)--0.1.0--$(EXTVERSION).sql: built by the Makefile, do not edit */'; \
 	  echo; \
 	  echo '-- complain if script is sourced in psql, rather than via ALTER EXTENSION'; \
 	  printf '%s\n' '\echo Use "ALTER EXTENSION $(EXTENSION) UPDATE" to load this file. \quit'; \

@@ -84,7 +84,7 @@ driftlock_detect_transition(PG_FUNCTION_ARGS)
 
 		driftlock_report_status(cbad_detector_observe(st->det, bytes, len, &st->last),
 								"scoring an event");
-		driftlock_verdict_extras(st->det, bytes, len, &st->last_extras);
+		driftlock_verdict_extras(st->det, bytes, len, &st->last, &st->last_extras);
 		st->last_null = false;
 		st->event_len = 0;
 		if (st->last.is_anomaly)

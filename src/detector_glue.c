@@ -123,15 +123,19 @@ driftlock_explanation(const cbad_detector *det, const uint8_t *event, size_t len
 
 void
 driftlock_verdict_extras(const cbad_detector *det, const uint8_t *event, size_t len,
-						 VerdictExtras *x)
+						 const cbad_verdict *v, VerdictExtras *x)
 {
 	size_t		scored = Min(len, (size_t) cbad_detector_config(det)->max_event_bytes);
+	const char *text = cbad_pattern_text(v->pattern_id);
 	uint64_t	id;
 
 	x->entropy = cbad_entropy(event, scored);
-	driftlock_report_status(cbad_detector_pattern(det, event, scored, &id, x->pattern,
-												  sizeof(x->pattern)),
-							"naming the event's pattern");
+	if (text != NULL)
+		strlcpy(x->pattern, text, sizeof(x->pattern));
+	else
+		driftlock_report_status(cbad_detector_pattern(det, event, scored, &id, x->pattern,
+													  sizeof(x->pattern)),
+								"naming the event's pattern");
 }
 
 const char *

@@ -37,8 +37,10 @@ typedef struct VerdictExtras
 	char		pattern[CBAD_PATTERN_TEXT_MAX]; /* the pattern's text */
 } VerdictExtras;
 
+/* For the event of the verdict, just given by det. */
 extern void driftlock_verdict_extras(const cbad_detector *det, const uint8_t *event,
-									 size_t len, VerdictExtras *extras);
+									 size_t len, const cbad_verdict *verdict,
+									 VerdictExtras *extras);
 
 /* "sustained", "storm", or NULL for no drift. */
 extern const char *driftlock_drift_name(cbad_drift_kind drift);

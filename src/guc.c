@@ -225,7 +225,7 @@ driftlock_guc_init(void)
 
 	DefineCustomIntVariable("driftlock.detector_cache_size",
 							"Stream detectors each Kafka worker keeps in memory (1 .. 100000, reload).",
-							"Least recently used detectors beyond this are dropped after their state is saved, and loaded again from driftlock.stream_state when their stream shows up.  A warm detector takes about 150 kB at the default settings.  Takes effect on reload.",
+							"Least recently used detectors beyond this are dropped after their state is saved, and loaded again from driftlock.stream_state when their stream shows up.  A warm detector takes about 190 kB at the default settings.  Takes effect on reload.",
 							&driftlock_detector_cache_size,
 							256,
 							1, 100000,

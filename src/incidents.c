@@ -44,34 +44,38 @@
 #include "metrics.h"
 #include "spi_plans.h"
 
-/* a redelivered Kafka message finds its anomaly already there */
+/*
+ * Everything an anomaly needs to know before it is written, in one round
+ * trip: whether its Kafka message was recorded already, whether its pattern
+ * is suppressed, its key's latest incident (locked: concurrent writers of a
+ * stream take turns), and an id for it, so that the anomaly is inserted
+ * once, complete, after its incident.
+ */
+static CachedStatement prepare_stmt = {
+	"SELECT EXISTS (SELECT FROM driftlock.anomalies WHERE kafka_topic = $4 "
+	"AND kafka_partition = $5 AND kafka_offset = $6), "
+	"EXISTS (SELECT FROM driftlock.suppressions WHERE stream_id = $1 AND pattern_id = $3 "
+	"AND lifted_at IS NULL AND until > $7), "
+	"pg_catalog.nextval('driftlock.anomalies_id_seq'), "
+	"i.id, i.status, i.last_seen, i.anomalies, i.min_p_value, i.severity "
+	"FROM (SELECT) x LEFT JOIN LATERAL (SELECT id, status, last_seen, anomalies, min_p_value, severity "
+	"FROM driftlock.incidents WHERE stream_id = $1 AND incident_key = $2 "
+	"ORDER BY id DESC LIMIT 1 FOR UPDATE) i ON true",
+	7, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID}, NULL
+};
+
+/* An anomaly, complete with its incident (a redelivery is not recorded twice). */
 static CachedStatement insert_anomaly_stmt = {
-	"INSERT INTO driftlock.anomalies (stream_id, payload, score, p_value, ncd, "
+	"INSERT INTO driftlock.anomalies (id, stream_id, payload, score, p_value, ncd, "
 	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, "
 	"kafka_offset, kafka_timestamp, event_number, pattern_id, pattern, pattern_status, "
-	"pattern_count, pattern_first_event, incident_key) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20) "
-	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING RETURNING id",
-	20, {UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	"pattern_count, pattern_first_event, incident_key, incident_id, suppressed) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+	"$18, $19, $20, $21, $22, $23) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	23, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 		FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID}, NULL
-};
-
-static CachedStatement suppressed_stmt = {
-	"SELECT 1 FROM driftlock.suppressions WHERE stream_id = $1 AND pattern_id = $2 "
-	"AND lifted_at IS NULL AND until > $3 LIMIT 1",
-	3, {UUIDOID, INT8OID, TIMESTAMPTZOID}, NULL
-};
-
-static CachedStatement mark_suppressed_stmt = {
-	"UPDATE driftlock.anomalies SET suppressed = true WHERE id = $1",
-	1, {INT8OID}, NULL
-};
-
-static CachedStatement latest_incident_stmt = {
-	"SELECT id, status, last_seen, anomalies, min_p_value, severity FROM driftlock.incidents "
-	"WHERE stream_id = $1 AND incident_key = $2 ORDER BY id DESC LIMIT 1 FOR UPDATE",
-	2, {UUIDOID, INT8OID}, NULL
+	TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID}, NULL
 };
 
 static CachedStatement resolve_stmt = {
@@ -81,8 +85,9 @@ static CachedStatement resolve_stmt = {
 };
 
 /*
- * In an UPDATE every expression sees the old row: min_p_value is the old
- * one.  A false alarm stays one (see add_to_incident).
+ * An anomaly joins its incident.  In an UPDATE every expression sees the old
+ * row: min_p_value is the old one.  A false alarm stays one (see
+ * join_or_open).
  */
 static CachedStatement join_stmt = {
 	"UPDATE driftlock.incidents SET "
@@ -107,11 +112,6 @@ static CachedStatement open_stmt = {
 	"$13, $14) RETURNING id",
 	14, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID,
 	INT8OID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID}, NULL
-};
-
-static CachedStatement link_stmt = {
-	"UPDATE driftlock.anomalies SET incident_id = $2 WHERE id = $1",
-	2, {INT8OID, INT8OID}, NULL
 };
 
 static CachedStatement resolve_quiet_stmt = {
@@ -216,18 +216,6 @@ quiet_period(void)
 	return IntervalPGetDatum(iv);
 }
 
-static bool
-is_suppressed(const pg_uuid_t *stream_id, uint64 pattern_id, TimestampTz event_time)
-{
-	Datum		args[3] = {UUIDPGetDatum(stream_id), Int64GetDatum((int64) pattern_id),
-	TimestampTzGetDatum(event_time)};
-	int			ret = spi_run(&suppressed_stmt, args, NULL, true, 1);
-
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "looking up suppressions failed: %s", SPI_result_code_string(ret));
-	return SPI_processed > 0;
-}
-
 static int64
 run_returning_id(CachedStatement *stmt, Datum *args, const char *nulls, const char *what)
 {
@@ -250,143 +238,89 @@ run_update(CachedStatement *stmt, Datum *args, const char *nulls, const char *wh
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
 }
 
-/* Add the anomaly to its incident, opening one if needed; the incident's id. */
+/* The latest incident of the anomaly's key, as prepare_stmt read it. */
+typedef struct LatestIncident
+{
+	int64		id;				/* 0: the key has none */
+	bool		false_alarm;
+	TimestampTz last_seen;
+	int64		anomalies;
+	double		min_p_value;
+	int			severity;
+} LatestIncident;
+
+/*
+ * Where the anomaly goes: into the latest incident of its key when it comes
+ * within the quiet period of that incident's last anomaly, or into a new
+ * incident (the latest, past its quiet period, is resolved).  Updates or
+ * opens the incident and returns its id.
+ *
+ * An incident that reopens was resolved by the sweep while a late message
+ * (event time) was on its way.  An incident marked a false alarm takes the
+ * anomaly in silently: it stays closed and notifies nobody while its kind
+ * keeps recurring -- the user said that this is normal, and the detector,
+ * which has learnt the marked events, may still find neighbours of them in
+ * its tail.  An anomaly of a key new to the stream (a pattern, or a new
+ * token in a known one) has another key, so it opens an incident of its own.
+ */
 static int64
-add_to_incident(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v,
-				const VerdictExtras *x, const char *explanation, double alpha,
-				TimestampTz event_time, const AnomalySource *src)
+join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v,
+			 const VerdictExtras *x, const char *explanation, double alpha,
+			 TimestampTz event_time, const AnomalySource *src, const LatestIncident *latest)
 {
 	Datum		args[14];
 	char		nulls[14];
-	int			ret;
-	bool		isnull;
+	int			severity;
+	int64		id;
 
-	args[0] = UUIDPGetDatum(stream_id);
-	args[1] = Int64GetDatum((int64) v->incident_key);
-	ret = spi_run(&latest_incident_stmt, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "looking up the incident failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 1)
+	memset(nulls, ' ', sizeof(nulls));
+	if (src->topic == NULL)
+		nulls[8] = nulls[9] = nulls[10] = nulls[11] = 'n';
+	if (latest->id != 0)
 	{
-		HeapTuple	t = SPI_tuptable->vals[0];
-		TupleDesc	d = SPI_tuptable->tupdesc;
-		int64		id = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
-		char	   *status = SPI_getvalue(t, d, 2);
-		TimestampTz last_seen = DatumGetTimestampTz(SPI_getbinval(t, d, 3, &isnull));
-		int64		anomalies = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
-		double		min_p = DatumGetFloat8(SPI_getbinval(t, d, 5, &isnull));
-		int			severity = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
-		bool		within = event_time <= last_seen +
-			(int64) driftlock_incident_quiet_period * USECS_PER_SEC;
-
-		/*
-		 * Within the quiet period the anomaly joins the incident, which
-		 * reopens if it was resolved.  An incident marked a false alarm
-		 * takes it in silently: it stays closed and notifies nobody while
-		 * its kind keeps recurring -- the user said that this is normal,
-		 * and the detector, which has learnt the marked events, may still
-		 * find neighbours of them in its tail.  An anomaly of a key new
-		 * to the stream (a pattern, or a new token in a known one) has
-		 * another key, so it opens an incident of its own.
-		 */
-		if (within)
+		if (event_time <= latest->last_seen + (int64) driftlock_incident_quiet_period * USECS_PER_SEC)
 		{
-			bool		false_alarm = strcmp(status, "false_alarm") == 0;
-			int			now_severity = incident_severity(Min(min_p, v->p_value), anomalies + 1, alpha);
-
-			memset(nulls, ' ', sizeof(nulls));
-			args[0] = Int64GetDatum(id);
+			severity = incident_severity(Min(latest->min_p_value, v->p_value),
+										 latest->anomalies + 1, alpha);
+			args[0] = Int64GetDatum(latest->id);
 			args[1] = TimestampTzGetDatum(event_time);
 			args[2] = Int64GetDatum((int64) v->event_number);
 			args[3] = Float8GetDatum(v->score);
 			args[4] = Float8GetDatum(v->p_value);
 			args[5] = Int64GetDatum(anomaly_id);
 			args[6] = CStringGetTextDatum(explanation);
-			args[7] = Int32GetDatum(now_severity);
+			args[7] = Int32GetDatum(severity);
 			if (src->topic != NULL)
 			{
 				args[8] = CStringGetTextDatum(src->topic);
 				args[9] = Int32GetDatum(src->partition);
 				args[10] = Int64GetDatum(src->offset);
 			}
-			else
-				nulls[8] = nulls[9] = nulls[10] = 'n';
 			run_update(&join_stmt, args, nulls, "adding the anomaly to its incident");
-			if (!false_alarm && severity_band(now_severity) > severity_band(severity))
+			if (!latest->false_alarm && severity_band(severity) > severity_band(latest->severity))
 			{
-				metrics_count_incident(severity_band(now_severity), false);
-				to_notify(id, now_severity);
+				metrics_count_incident(severity_band(severity), false);
+				to_notify(latest->id, severity);
 			}
-			return id;
+			return latest->id;
 		}
 		/* past its quiet period: resolved (the sweep may not have come yet) */
-		args[0] = Int64GetDatum(id);
+		args[0] = Int64GetDatum(latest->id);
 		args[1] = quiet_period();
 		run_update(&resolve_stmt, args, NULL, "resolving a quiet incident");
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
-	{
-		int			severity = incident_severity(v->p_value, 1, alpha);
-		int64		id;
-
-		args[0] = UUIDPGetDatum(stream_id);
-		args[1] = Int64GetDatum((int64) v->incident_key);
-		args[2] = Int64GetDatum((int64) v->pattern_id);
-		args[3] = CStringGetTextDatum(x->pattern);
-		args[4] = Int32GetDatum(severity);
-		args[5] = Float8GetDatum(v->score);
-		args[6] = Float8GetDatum(v->p_value);
-		args[7] = TimestampTzGetDatum(event_time);
-		args[8] = Int64GetDatum((int64) v->event_number);
-		if (src->topic != NULL)
-		{
-			args[9] = CStringGetTextDatum(src->topic);
-			args[10] = Int32GetDatum(src->partition);
-			args[11] = Int64GetDatum(src->offset);
-		}
-		else
-			nulls[9] = nulls[10] = nulls[11] = 'n';
-		args[12] = Int64GetDatum(anomaly_id);
-		args[13] = CStringGetTextDatum(explanation);
-		id = run_returning_id(&open_stmt, args, nulls, "opening an incident");
-		metrics_count_incident(severity_band(severity), true);
-		to_notify(id, severity);
-		return id;
-	}
-}
-
-bool
-incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
-						 const uint8_t *payload, size_t len, const cbad_verdict *v,
-						 const VerdictExtras *x, const char *explanation,
-						 const AnomalySource *src)
-{
-	Datum		args[20];
-	char		nulls[20];
-	Datum		numbers[5];
-	bool		number_nulls[5];
-	bytea	   *p = palloc(VARHDRSZ + len);
-	TimestampTz event_time = src->has_timestamp ? src->timestamp : GetCurrentTransactionStartTimestamp();
-	int64		anomaly_id;
-	int64		incident_id;
-
-	memset(nulls, ' ', sizeof(nulls));
-	SET_VARSIZE(p, VARHDRSZ + len);
-	memcpy(VARDATA(p), payload, len);
-	driftlock_verdict_numbers(v, numbers, number_nulls);
+	severity = incident_severity(v->p_value, 1, alpha);
 	args[0] = UUIDPGetDatum(stream_id);
-	args[1] = PointerGetDatum(p);
-	for (int i = 0; i < 4; i++)
-	{
-		/* score, p_value, ncd, compression_ratio */
-		args[2 + i] = numbers[i];
-		nulls[2 + i] = number_nulls[i] ? 'n' : ' ';
-	}
-	args[6] = Float8GetDatum(x->entropy);
-	args[7] = numbers[4];
-	nulls[7] = number_nulls[4] ? 'n' : ' ';
-	args[8] = CStringGetTextDatum(explanation);
+	args[1] = Int64GetDatum((int64) v->incident_key);
+	args[2] = Int64GetDatum((int64) v->pattern_id);
+	args[3] = CStringGetTextDatum(x->pattern);
+	args[4] = Int32GetDatum(severity);
+	args[5] = Float8GetDatum(v->score);
+	args[6] = Float8GetDatum(v->p_value);
+	args[7] = TimestampTzGetDatum(event_time);
+	args[8] = Int64GetDatum((int64) v->event_number);
 	if (src->topic != NULL)
 	{
 		args[9] = CStringGetTextDatum(src->topic);
@@ -395,31 +329,131 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	}
 	else
 		nulls[9] = nulls[10] = nulls[11] = 'n';
-	args[12] = TimestampTzGetDatum(src->timestamp);
-	nulls[12] = src->has_timestamp ? ' ' : 'n';
-	args[13] = Int64GetDatum((int64) v->event_number);
-	args[14] = Int64GetDatum((int64) v->pattern_id);
-	args[15] = CStringGetTextDatum(x->pattern);
-	args[16] = CStringGetTextDatum(cbad_pattern_status_name(v->pattern_status));
-	args[17] = Int64GetDatum((int64) v->pattern_count);
-	args[18] = Int64GetDatum((int64) v->pattern_first_event);
-	args[19] = Int64GetDatum((int64) v->incident_key);
-	anomaly_id = run_returning_id(&insert_anomaly_stmt, args, nulls, "recording the anomaly");
-	if (anomaly_id == 0)
-		return false;
+	args[12] = Int64GetDatum(anomaly_id);
+	args[13] = CStringGetTextDatum(explanation);
+	id = run_returning_id(&open_stmt, args, nulls, "opening an incident");
+	metrics_count_incident(severity_band(severity), true);
+	to_notify(id, severity);
+	return id;
+}
 
-	if (is_suppressed(stream_id, v->pattern_id, event_time))
+bool
+incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
+						 const uint8_t *payload, size_t len, const cbad_verdict *v,
+						 const VerdictExtras *x, const char *explanation,
+						 const AnomalySource *src)
+{
+	Datum		args[23];
+	char		nulls[23];
+	Datum		numbers[5];
+	bool		number_nulls[5];
+	bytea	   *p;
+	TimestampTz event_time = src->has_timestamp ? src->timestamp : GetCurrentTransactionStartTimestamp();
+	LatestIncident latest;
+	bool		suppressed;
+	int64		anomaly_id;
+	int64		incident_id = 0;
+	int			ret;
+
+	memset(nulls, ' ', sizeof(nulls));
+	args[0] = UUIDPGetDatum(stream_id);
+	args[1] = Int64GetDatum((int64) v->incident_key);
+	args[2] = Int64GetDatum((int64) v->pattern_id);
+	if (src->topic != NULL)
 	{
-		args[0] = Int64GetDatum(anomaly_id);
-		run_update(&mark_suppressed_stmt, args, NULL, "marking the anomaly suppressed");
-		metrics_count_suppressed();
-		return true;
+		args[3] = CStringGetTextDatum(src->topic);
+		args[4] = Int32GetDatum(src->partition);
+		args[5] = Int64GetDatum(src->offset);
 	}
-	incident_id = add_to_incident(stream_id, anomaly_id, v, x, explanation,
-								  cbad_detector_config(det)->alpha, event_time, src);
+	else
+		nulls[3] = nulls[4] = nulls[5] = 'n';
+	args[6] = TimestampTzGetDatum(event_time);
+	ret = spi_run(&prepare_stmt, args, nulls, false, 0);
+	if (ret != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "looking up the anomaly's incident failed: %s", SPI_result_code_string(ret));
+	{
+		HeapTuple	t = SPI_tuptable->vals[0];
+		TupleDesc	d = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		/* a redelivered Kafka message finds its anomaly already there */
+		if (DatumGetBool(SPI_getbinval(t, d, 1, &isnull)))
+			return false;
+		suppressed = DatumGetBool(SPI_getbinval(t, d, 2, &isnull));
+		anomaly_id = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+		latest.id = DatumGetInt64(SPI_getbinval(t, d, 4, &isnull));
+		if (isnull)
+			latest.id = 0;
+		else
+		{
+			char	   *status = SPI_getvalue(t, d, 5);
+
+			latest.false_alarm = strcmp(status, "false_alarm") == 0;
+			latest.last_seen = DatumGetTimestampTz(SPI_getbinval(t, d, 6, &isnull));
+			latest.anomalies = DatumGetInt64(SPI_getbinval(t, d, 7, &isnull));
+			latest.min_p_value = DatumGetFloat8(SPI_getbinval(t, d, 8, &isnull));
+			latest.severity = DatumGetInt32(SPI_getbinval(t, d, 9, &isnull));
+		}
+	}
+
+	if (suppressed)
+		metrics_count_suppressed();
+	else
+		incident_id = join_or_open(stream_id, anomaly_id, v, x, explanation,
+								   cbad_detector_config(det)->alpha, event_time, src, &latest);
+
+	p = palloc(VARHDRSZ + len);
+	SET_VARSIZE(p, VARHDRSZ + len);
+	memcpy(VARDATA(p), payload, len);
+	driftlock_verdict_numbers(v, numbers, number_nulls);
+	memset(nulls, ' ', sizeof(nulls));
 	args[0] = Int64GetDatum(anomaly_id);
-	args[1] = Int64GetDatum(incident_id);
-	run_update(&link_stmt, args, NULL, "linking the anomaly to its incident");
+	args[1] = UUIDPGetDatum(stream_id);
+	args[2] = PointerGetDatum(p);
+	for (int i = 0; i < 4; i++)
+	{
+		/* score, p_value, ncd, compression_ratio */
+		args[3 + i] = numbers[i];
+		nulls[3 + i] = number_nulls[i] ? 'n' : ' ';
+	}
+	args[7] = Float8GetDatum(x->entropy);
+	args[8] = numbers[4];
+	nulls[8] = number_nulls[4] ? 'n' : ' ';
+	args[9] = CStringGetTextDatum(explanation);
+	if (src->topic != NULL)
+	{
+		args[10] = CStringGetTextDatum(src->topic);
+		args[11] = Int32GetDatum(src->partition);
+		args[12] = Int64GetDatum(src->offset);
+	}
+	else
+		nulls[10] = nulls[11] = nulls[12] = 'n';
+	args[13] = TimestampTzGetDatum(src->timestamp);
+	nulls[13] = src->has_timestamp ? ' ' : 'n';
+	args[14] = Int64GetDatum((int64) v->event_number);
+	args[15] = Int64GetDatum((int64) v->pattern_id);
+	args[16] = CStringGetTextDatum(x->pattern);
+	args[17] = CStringGetTextDatum(cbad_pattern_status_name(v->pattern_status));
+	args[18] = Int64GetDatum((int64) v->pattern_count);
+	args[19] = Int64GetDatum((int64) v->pattern_first_event);
+	args[20] = Int64GetDatum((int64) v->incident_key);
+	args[21] = Int64GetDatum(incident_id);
+	nulls[21] = incident_id == 0 ? 'n' : ' ';
+	args[22] = BoolGetDatum(suppressed);
+	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
+	/*
+	 * Someone recorded the message since prepare_stmt looked (two workers
+	 * overlapping in a rebalance): this transaction's incident changes
+	 * would count it twice, so it must not commit; its retry finds the
+	 * anomaly recorded.
+	 */
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("Kafka message %s[%d]@" INT64_FORMAT " was recorded concurrently",
+						src->topic, src->partition, src->offset)));
 	return true;
 }
 

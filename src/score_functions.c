@@ -87,7 +87,7 @@ driftlock_score_baseline(PG_FUNCTION_ARGS)
 	driftlock_report_status(cbad_detector_create(&cfg, &allocator, &det), "creating the detector");
 	driftlock_report_status(cbad_detector_fit(det, events, lens, (size_t) n), "learning the baseline");
 	driftlock_report_status(cbad_detector_score(det, payload, len, &verdict), "scoring the payload");
-	driftlock_verdict_extras(det, payload, len, &extras);
+	driftlock_verdict_extras(det, payload, len, &verdict, &extras);
 	PG_RETURN_DATUM(driftlock_verdict_datum(driftlock_result_tupdesc(fcinfo), &verdict, &extras,
 											driftlock_explanation(det, payload, len, &verdict)));
 }

@@ -11,7 +11,7 @@ typedef struct CachedStatement
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[24];
+	Oid			argtypes[32];
 	SPIPlanPtr	plan;
 } CachedStatement;
 

@@ -169,7 +169,7 @@ driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detector *det,
 	if (extras == NULL && v->is_anomaly)
 		extras = &own;
 	if (extras != NULL)
-		driftlock_verdict_extras(det, payload, len, extras);
+		driftlock_verdict_extras(det, payload, len, v, extras);
 	if (explanation != NULL || v->is_anomaly)
 	{
 		char	   *text = driftlock_explanation(det, payload, len, v);
@@ -207,7 +207,7 @@ driftlock_score_stream(PG_FUNCTION_ARGS)
 	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
 									  (size_t) cbad_detector_config(det)->max_event_bytes, &len);
 	driftlock_report_status(cbad_detector_score(det, payload, len, &verdict), "scoring the payload");
-	driftlock_verdict_extras(det, payload, len, &extras);
+	driftlock_verdict_extras(det, payload, len, &verdict, &extras);
 	PG_RETURN_DATUM(driftlock_verdict_datum(tupdesc, &verdict, &extras,
 											driftlock_explanation(det, payload, len, &verdict)));
 }

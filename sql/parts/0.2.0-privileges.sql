@@ -1,10 +1,11 @@
 -- sql/parts/0.2.0-privileges.sql -- privileges on what 0.2.0 adds
 --
--- The last part of the upgrade script from 0.1.0 (see the Makefile).  An
--- update must not touch what users granted on the objects they already had,
--- so unlike sql/parts/privileges.sql (the install script's), it takes away
--- only what the updating role's default privileges gave the new objects,
--- then grants on them what a new install does.
+-- The last part of the upgrade script from 0.1.0, and so of the install
+-- script of 0.2.0 (see the Makefile).  An update must not touch what users
+-- granted on the objects they already had, so it takes away only what the
+-- running role's default privileges (ALTER DEFAULT PRIVILEGES) gave the new
+-- objects, then grants on them what 0.1.0's script grants on its own:
+-- everyone reads what holds no payload, driftlock_admin does the rest.
 DO $$
 DECLARE
     stmt text;

@@ -7,9 +7,9 @@
 --   - feedback: anomalies and incidents marked normal are learnt;
 --   - suppressions of a pattern for a while; streams that only learn.
 --
--- Both the upgrade script from 0.1.0 and, after sql/parts/0.1.0.sql, the
--- install script of 0.2.0 (see the Makefile): everything here must also
--- work on a populated 0.1.0 database.  Saved detector states of 0.1.0 are
+-- The upgrade script from 0.1.0, and after 0.1.0's install script the
+-- install script of 0.2.0 (see the Makefile): everything here must work on
+-- a populated 0.1.0 database.  Saved detector states of 0.1.0 are
 -- converted when their stream is next loaded (docs/operations.md).
 
 -- ---------------------------------------------------------------------------

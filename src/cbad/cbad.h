@@ -255,6 +255,14 @@ cbad_status cbad_detector_observe_learning(cbad_detector *det, const uint8_t *ev
  */
 cbad_status cbad_detector_learn(cbad_detector *det, const uint8_t *event, size_t len);
 
+/*
+ * The text of pattern_id when it is the pattern of the event this thread
+ * scored last (that verdict's pattern_id), else NULL: what
+ * cbad_detector_pattern() would write, without computing it again.  Valid
+ * until the thread scores another event.
+ */
+const char *cbad_pattern_text(uint64_t pattern_id);
+
 /* Score one event against the current state without changing it. */
 cbad_status cbad_detector_score(cbad_detector *det, const uint8_t *event,
 								size_t len, cbad_verdict *verdict);

@@ -68,6 +68,12 @@ cbad_scratch_get(size_t event_len)
 	return &scratch;
 }
 
+const char *
+cbad_pattern_text(uint64_t pattern_id)
+{
+	return pattern_id != 0 && scratch.pattern_id == pattern_id ? scratch.pattern : NULL;
+}
+
 size_t
 cbad_compressed_size(cbad_scratch *s, const uint8_t *src, size_t len, int level)
 {

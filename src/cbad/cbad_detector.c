@@ -588,7 +588,8 @@ score_event(cbad_detector *det, cbad_scratch *s, const uint8_t *m, size_t len,
 		cond = alone;
 
 	memset(v, 0, sizeof(*v));
-	v->pattern_id = cbad_pattern_of(m, len, NULL, 0);
+	/* the text too, for cbad_pattern_text(): hosts show it with the verdict */
+	v->pattern_id = s->pattern_id = cbad_pattern_of(m, len, s->pattern, sizeof(s->pattern));
 	*entry = e = cbad_patterns_find(&det->patterns, v->pattern_id);
 	v->pattern_status = e == NULL ? CBAD_PATTERN_NEW :
 		e->known ? CBAD_PATTERN_KNOWN : CBAD_PATTERN_REPEAT;
@@ -749,15 +750,17 @@ judge(cbad_detector *det, cbad_pattern_entry *e, const uint8_t *m, size_t n,
 	return absorb_drift(det);
 }
 
-cbad_status
-cbad_detector_observe(cbad_detector *det, const uint8_t *event, size_t len,
-					  cbad_verdict *verdict)
+/*
+ * What observing an event starts with: score it and count it and its
+ * pattern (in learn-only mode, as never an anomaly).  *m and *n: the scored
+ * (masked) bytes; *e: the pattern's entry.
+ */
+static cbad_status
+observe_start(cbad_detector *det, const uint8_t *event, size_t len, bool learning_only,
+			  cbad_verdict *verdict, const uint8_t **m, size_t *n, cbad_pattern_entry **e)
 {
-	size_t		n = len;
 	cbad_scratch *s;
-	const uint8_t *m;
 	cbad_status status;
-	cbad_pattern_entry *e;
 
 	if (event == NULL && len > 0)
 		return CBAD_EINVAL;
@@ -765,12 +768,33 @@ cbad_detector_observe(cbad_detector *det, const uint8_t *event, size_t len,
 						 len : (size_t) det->cfg.max_event_bytes);
 	if (s == NULL)
 		return CBAD_ENOMEM;
-	m = prepare_event(det, s, event, &n);
-	if ((status = score_event(det, s, m, n, len, verdict, &e)) != CBAD_OK)
+	*n = len;
+	*m = prepare_event(det, s, event, n);
+	if ((status = score_event(det, s, *m, *n, len, verdict, e)) != CBAD_OK)
 		return status;
+	if (learning_only)
+	{
+		verdict->is_anomaly = false;
+		verdict->incident_key = 0;
+		verdict->learning_only = true;
+	}
 	det->events++;
-	if ((e = count_pattern(det, e, verdict)) == NULL)
+	if ((*e = count_pattern(det, *e, verdict)) == NULL)
 		return CBAD_ENOMEM;
+	return CBAD_OK;
+}
+
+cbad_status
+cbad_detector_observe(cbad_detector *det, const uint8_t *event, size_t len,
+					  cbad_verdict *verdict)
+{
+	size_t		n;
+	const uint8_t *m;
+	cbad_status status;
+	cbad_pattern_entry *e;
+
+	if ((status = observe_start(det, event, len, false, verdict, &m, &n, &e)) != CBAD_OK)
+		return status;
 	if (det->warm)
 		return judge(det, e, m, n, verdict);
 
@@ -805,27 +829,13 @@ cbad_status
 cbad_detector_observe_learning(cbad_detector *det, const uint8_t *event, size_t len,
 							   cbad_verdict *verdict)
 {
-	size_t		n = len;
-	cbad_scratch *s;
+	size_t		n;
 	const uint8_t *m;
 	cbad_status status;
 	cbad_pattern_entry *e;
 
-	if (event == NULL && len > 0)
-		return CBAD_EINVAL;
-	s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
-						 len : (size_t) det->cfg.max_event_bytes);
-	if (s == NULL)
-		return CBAD_ENOMEM;
-	m = prepare_event(det, s, event, &n);
-	if ((status = score_event(det, s, m, n, len, verdict, &e)) != CBAD_OK)
+	if ((status = observe_start(det, event, len, true, verdict, &m, &n, &e)) != CBAD_OK)
 		return status;
-	verdict->is_anomaly = false;
-	verdict->incident_key = 0;
-	verdict->learning_only = true;
-	det->events++;
-	if ((e = count_pattern(det, e, verdict)) == NULL)
-		return CBAD_ENOMEM;
 	if ((status = accept_event(det, e, m, n)) != CBAD_OK)
 		return status;
 	if (det->cal.count > 0)

@@ -188,6 +188,8 @@ typedef struct cbad_scratch
 	uint8_t    *out;
 	size_t		out_cap;
 	size_t		empty_cost[CBAD_MAX_ZSTD_LEVEL + 1];	/* by level; 0 = not yet known */
+	uint64_t	pattern_id;		/* of the event scored last (0: none) */
+	char		pattern[CBAD_PATTERN_TEXT_MAX]; /* and its text */
 } cbad_scratch;
 
 cbad_scratch *cbad_scratch_get(size_t event_len);

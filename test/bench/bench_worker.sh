@@ -12,6 +12,8 @@
 # sustained rate is timed from its first committed batch until
 # driftlock.kafka_offsets reaches the end of every partition.  Finally
 # "kcat -C -e -o beginning -f '%s\n'" reads the same messages for comparison.
+# Also prints the workers' CPU time per message, the steadier figure on a
+# shared machine.
 # Environment: WORKERS (driftlock.kafka_workers, default 1), MAX_IN_FLIGHT
 # (driftlock.kafka_max_in_flight, default 1000), BATCH_MS (default 100).
 set -euo pipefail
@@ -121,6 +123,11 @@ while :; do
 	sleep 0.02
 done
 T0=$(now)
+# CPU time of the workers (utime + stime, in clock ticks): steadier than the
+# wall clock on a shared machine
+WORKER_PIDS=$(psql_q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'")
+cpu_ticks() { local t=0 p; for p in $WORKER_PIDS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
+C0=$(cpu_ticks)
 while :; do
 	DONE=$(psql_q "$DONE_SQL")
 	[ "$DONE" -ge "$EVENTS" ] && break
@@ -128,6 +135,7 @@ while :; do
 	sleep 0.05
 done
 T1=$(now)
+C1=$(cpu_ticks)
 ANOMALIES=$(psql_q "SELECT count(*) FROM driftlock.anomalies")
 DEAD=$(psql_q "SELECT count(*) FROM driftlock.dead_letters")
 
@@ -137,10 +145,12 @@ KCAT_COUNT=$(kcat -C -b "$BOOTSTRAP" -t "$TOPIC" -e -o beginning -q -f '%s\n' | 
 K1=$(now)
 
 awk -v ev="$EVENTS" -v start="$START_COUNT" -v t0="$T0" -v t1="$T1" -v k0="$K0" -v k1="$K1" \
+	-v cpu="$(( C1 - C0 ))" -v hz="$(getconf CLK_TCK)" \
 	-v kc="$KCAT_COUNT" -v an="$ANOMALIES" -v dl="$DEAD" -v mean="$MEAN" -v parts="$PARTITIONS" \
 	-v workers="$WORKERS" 'BEGIN {
 	w = (ev - start) / (t1 - t0); k = kc / (k1 - k0);
 	printf "messages: %d of %d bytes mean over %d partitions (zstd); %d worker(s)\n", ev, mean, parts, workers
 	printf "worker: %d messages in %.2f s = %.0f events/s (%d anomalies, %d dead letters)\n", ev - start, t1 - t0, w, an, dl
+	printf "worker CPU: %.2f s = %.1f us per message\n", cpu / hz, 1e6 * cpu / hz / (ev - start)
 	printf "kcat -C -e -o beginning: %d messages in %.2f s = %.0f msg/s\n", kc, k1 - k0, k
 	printf "worker / kcat: %.2f\n", w / k }'
