@@ -8,9 +8,15 @@
  * dozen events.  Each event is passed in an exactly-sized buffer holding only
  * its first max_event_bytes bytes, as cbad.h allows.  Checks:
  *  - every call succeeds and every verdict keeps its contract: p_value in
- *    (0, 1], is_anomaly == (warm && p_value <= alpha), confidence, finite
- *    non-negative score and ncd (== cond_bytes / alone_bytes), entropy in
- *    [0, 8], truncated and raw_bytes, counts within the configured sizes;
+ *    (0, 1], is_anomaly == (warm && calibrated && p_value <= alpha),
+ *    confidence, finite non-negative score and ncd (== cond_bytes /
+ *    alone_bytes), truncated and raw_bytes, counts within the configured
+ *    sizes, the event number, a pattern id in 1..2^63-1 with its count and
+ *    first event, an incident key exactly on anomalies; the entropy of the
+ *    scored bytes in [0, 8];
+ *  - an event starting with '#' is learnt as feedback (cbad_detector_learn)
+ *    and one starting with '~' observed in learn-only mode: never an
+ *    anomaly, and counted like any other event;
  *  - cbad_detector_score just before cbad_detector_observe gives the same
  *    verdict (scoring changes nothing), and the counters move by one event,
  *    one anomaly per flagged event, one drift per drift verdict;
@@ -79,18 +85,28 @@ check_verdict(const cbad_verdict *v, const cbad_config *c, size_t len)
 	CHECK(v->alone_bytes >= 1);
 	CHECK(v->ncd == (double) v->cond_bytes / (double) v->alone_bytes);
 	CHECK(isfinite(v->compression_ratio) && v->compression_ratio > 0.0);
-	CHECK(isfinite(v->entropy) && v->entropy >= 0.0 && v->entropy <= 8.0 + 1e-9);
 	CHECK(v->baseline_events >= 0 && v->baseline_events <= c->baseline_size);
 	CHECK(v->calibration_events >= 0 && v->calibration_events <= c->calibration_size);
+	CHECK(v->has_calibration == (v->calibration_events > 0));
 	if (v->calibration_events > 0)
 		CHECK(isfinite(v->typical_ncd) && v->typical_ncd >= 0.0);
-	if (v->warm)
-	{
-		CHECK(v->is_anomaly == (v->p_value <= c->alpha));
+	if (!v->has_dictionary)
+		CHECK(v->cond_bytes == v->alone_bytes);
+	CHECK(v->is_anomaly == (v->warm && v->has_calibration && !v->learning_only &&
+							v->p_value <= c->alpha));
+	if (v->has_calibration)
 		CHECK(v->confidence == 1.0 - v->p_value);
-	}
 	else
-		CHECK(!v->is_anomaly && v->p_value == 1.0 && v->confidence == 0.0);
+		CHECK(v->p_value == 1.0 && v->confidence == 0.0);
+	CHECK(v->warm == (v->warmup_left == 0));
+	CHECK(v->event_number >= 1);
+	CHECK(v->pattern_id >= 1 && v->pattern_id <= (uint64_t) INT64_MAX);
+	CHECK(v->pattern_count >= 1 && v->pattern_count <= v->event_number);
+	CHECK(v->pattern_first_event >= 1 && v->pattern_first_event <= v->event_number);
+	CHECK(v->pattern_status <= CBAD_PATTERN_KNOWN);
+	CHECK(v->pattern_status != CBAD_PATTERN_NEW || v->pattern_count == 1);
+	CHECK((v->incident_key != 0) == v->is_anomaly);
+	CHECK(v->incident_key <= (uint64_t) INT64_MAX);
 }
 
 #define SAME_BITS(a, b) (memcmp(&(a), &(b), sizeof(a)) == 0)
@@ -103,10 +119,14 @@ same_verdict(const cbad_verdict *a, const cbad_verdict *b, bool with_drift)
 		SAME_BITS(a->score, b->score) && SAME_BITS(a->p_value, b->p_value) &&
 		SAME_BITS(a->ncd, b->ncd) && SAME_BITS(a->typical_ncd, b->typical_ncd) &&
 		SAME_BITS(a->compression_ratio, b->compression_ratio) &&
-		SAME_BITS(a->entropy, b->entropy) && SAME_BITS(a->confidence, b->confidence) &&
+		SAME_BITS(a->confidence, b->confidence) &&
 		a->raw_bytes == b->raw_bytes && a->cond_bytes == b->cond_bytes &&
 		a->alone_bytes == b->alone_bytes && a->baseline_events == b->baseline_events &&
-		a->calibration_events == b->calibration_events;
+		a->calibration_events == b->calibration_events &&
+		a->has_dictionary == b->has_dictionary && a->has_calibration == b->has_calibration &&
+		a->event_number == b->event_number && a->pattern_id == b->pattern_id &&
+		a->pattern_status == b->pattern_status && a->pattern_count == b->pattern_count &&
+		a->pattern_first_event == b->pattern_first_event && a->incident_key == b->incident_key;
 }
 
 /* Explain v into buf (sizeof 4096) and check the text's contract. */
@@ -127,15 +147,34 @@ explain(const cbad_detector *det, const event *e, const cbad_verdict *v, char *b
 	CHECK(cbad_explain(det, e->bytes, e->len, v, NULL, 0) == n);
 }
 
-/* Observe one event, checking the verdict, the counters and the explanation. */
+/*
+ * Observe one event, checking the verdict, the counters and the explanation
+ * ('~': in learn-only mode).  An event starting with '#' is learnt as
+ * feedback instead: *v is then its score before.
+ */
 static void
 observe(cbad_detector *det, const event *e, cbad_verdict *v, char *text)
 {
 	const cbad_config *c = cbad_detector_config(det);
+	size_t		scored = e->len < (size_t) c->max_event_bytes ? e->len : (size_t) c->max_event_bytes;
+	bool		learning = e->len > 0 && e->bytes[0] == '~';
+	double		entropy = cbad_entropy(e->bytes, scored);
 	cbad_verdict pre;
 	cbad_stats	before,
 				after;
 
+	CHECK(isfinite(entropy) && entropy >= 0.0 && entropy <= 8.0 + 1e-9);
+	if (e->len > 0 && e->bytes[0] == '#')
+	{
+		CHECK(cbad_detector_score(det, e->bytes, e->len, v) == CBAD_OK);
+		cbad_detector_stats(det, &before);
+		CHECK(cbad_detector_learn(det, e->bytes, e->len) == CBAD_OK);
+		cbad_detector_stats(det, &after);
+		CHECK(after.events == before.events && after.anomalies == before.anomalies);
+		CHECK(after.baseline_events <= c->baseline_size);
+		text[0] = '\0';
+		return;
+	}
 	cbad_detector_stats(det, &before);
 	CHECK(cbad_detector_score(det, e->bytes, e->len, &pre) == CBAD_OK);
 	check_verdict(&pre, c, e->len);
@@ -143,8 +182,17 @@ observe(cbad_detector *det, const event *e, cbad_verdict *v, char *text)
 	cbad_detector_stats(det, &after);
 	CHECK(memcmp(&before, &after, sizeof(before)) == 0);
 
-	CHECK(cbad_detector_observe(det, e->bytes, e->len, v) == CBAD_OK);
+	CHECK((learning ? cbad_detector_observe_learning(det, e->bytes, e->len, v)
+		   : cbad_detector_observe(det, e->bytes, e->len, v)) == CBAD_OK);
 	check_verdict(v, c, e->len);
+	CHECK(v->learning_only == learning);
+	CHECK(v->event_number == before.events + 1);
+	if (learning)
+	{
+		/* scored as observe would, then taken as normal */
+		pre.is_anomaly = false;
+		pre.incident_key = 0;
+	}
 	CHECK(same_verdict(&pre, v, false));
 	cbad_detector_stats(det, &after);
 	CHECK(after.events == before.events + 1);
