@@ -216,24 +216,21 @@ quiet_period(void)
 	return IntervalPGetDatum(iv);
 }
 
+/* The id an INSERT ... RETURNING id just returned (ret: spi_run's result). */
 static int64
-run_returning_id(CachedStatement *stmt, Datum *args, const char *nulls, const char *what)
+returned_id(int ret, const char *what)
 {
 	bool		isnull;
-	int			ret = spi_run(stmt, args, nulls, false, 0);
 
-	if (ret != SPI_OK_INSERT_RETURNING && ret != SPI_OK_UPDATE_RETURNING)
+	if (ret != SPI_OK_INSERT_RETURNING || SPI_processed != 1)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		return 0;
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* Check an UPDATE's result (ret: spi_run's result). */
 static void
-run_update(CachedStatement *stmt, Datum *args, const char *nulls, const char *what)
+updated(int ret, const char *what)
 {
-	int			ret = spi_run(stmt, args, nulls, false, 0);
-
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "%s failed: %s", what, SPI_result_code_string(ret));
 }
@@ -296,7 +293,7 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 				args[9] = Int32GetDatum(src->partition);
 				args[10] = Int64GetDatum(src->offset);
 			}
-			run_update(&join_stmt, args, nulls, "adding the anomaly to its incident");
+			updated(spi_run(&join_stmt, args, nulls, false, 0), "adding the anomaly to its incident");
 			if (!latest->false_alarm && severity_band(severity) > severity_band(latest->severity))
 			{
 				metrics_count_incident(severity_band(severity), false);
@@ -307,7 +304,7 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 		/* past its quiet period: resolved (the sweep may not have come yet) */
 		args[0] = Int64GetDatum(latest->id);
 		args[1] = quiet_period();
-		run_update(&resolve_stmt, args, NULL, "resolving a quiet incident");
+		updated(spi_run(&resolve_stmt, args, NULL, false, 0), "resolving a quiet incident");
 	}
 
 	memset(nulls, ' ', sizeof(nulls));
@@ -331,7 +328,7 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 		nulls[9] = nulls[10] = nulls[11] = 'n';
 	args[12] = Int64GetDatum(anomaly_id);
 	args[13] = CStringGetTextDatum(explanation);
-	id = run_returning_id(&open_stmt, args, nulls, "opening an incident");
+	id = returned_id(spi_run(&open_stmt, args, nulls, false, 0), "opening an incident");
 	metrics_count_incident(severity_band(severity), true);
 	to_notify(id, severity);
 	return id;
@@ -349,7 +346,7 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	bool		number_nulls[5];
 	bytea	   *p;
 	TimestampTz event_time = src->has_timestamp ? src->timestamp : GetCurrentTransactionStartTimestamp();
-	LatestIncident latest;
+	LatestIncident latest = {0};
 	bool		suppressed;
 	int64		anomaly_id;
 	int64		incident_id = 0;
@@ -462,6 +459,6 @@ incidents_resolve_quiet(void)
 {
 	Datum		args[1] = {quiet_period()};
 
-	run_update(&resolve_quiet_stmt, args, NULL, "resolving quiet incidents");
+	updated(spi_run(&resolve_quiet_stmt, args, NULL, false, 0), "resolving quiet incidents");
 	return (int) SPI_processed;
 }
