@@ -10,25 +10,11 @@
 set -euo pipefail
 
 ROWS=${1:-100000}
-PG_BIN=$(dirname "$(${PG_CONFIG:-pg_config} --bindir)/x")
-DIR=$(mktemp -d /tmp/driftlock-bench.XXXXXX)
-RUN=()
-if [ "$(id -u)" -eq 0 ]; then
-	chown postgres: "$DIR"
-	RUN=(runuser -u postgres --)
-fi
-PORT=$((20000 + RANDOM % 20000))
-cleanup() {
-	"${RUN[@]}" "$PG_BIN/pg_ctl" -D "$DIR/data" -m immediate stop >/dev/null 2>&1 || true
-	rm -rf "$DIR"
-}
-trap cleanup EXIT
+# shellcheck source=test/bench/pg_instance.sh
+. "$(dirname "$0")/pg_instance.sh"
+pg_instance_start
 
-"${RUN[@]}" "$PG_BIN/initdb" -D "$DIR/data" -A trust >/dev/null
-"${RUN[@]}" "$PG_BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w \
-	-o "-p $PORT -k $DIR -c listen_addresses= -c shared_buffers=256MB -c work_mem=256MB" start >/dev/null
-
-"${RUN[@]}" "$PG_BIN/psql" -X -q -h "$DIR" -p "$PORT" -d postgres -v rows="$ROWS" <<'SQL'
+pg_psql -v rows="$ROWS" <<'SQL'
 CREATE EXTENSION driftlock;
 CREATE TABLE events AS
 SELECT g AS ts,
@@ -45,7 +31,7 @@ SELECT g AS ts,
 FROM generate_series(1, :rows) g;
 ANALYZE events;
 SQL
-OUT=$("${RUN[@]}" "$PG_BIN/psql" -X -q -At -h "$DIR" -p "$PORT" -d postgres <<'SQL'
+OUT=$(pg_psql -At <<'SQL'
 \timing on
 SELECT count(*) FILTER (WHERE (v).is_anomaly) FROM (SELECT driftlock_detect(line) OVER (ORDER BY ts) AS v FROM events) s;
 SELECT round(avg(length(line))) FROM events;
