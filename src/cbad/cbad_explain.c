@@ -195,20 +195,6 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 	if (buflen > 0)
 		buf[0] = '\0';
 	pattern[0] = '\0';
-	if (event != NULL && len > 0 && det->cfg.mask)
-	{
-		cbad_scratch *s = cbad_scratch_get(len);
-
-		if (s == NULL)
-			m = NULL;
-		else
-		{
-			cbad_mask(event, len, s->masked);
-			m = s->masked;
-		}
-	}
-	if (m != NULL || len == 0)
-		cbad_pattern_of(m, m != NULL ? len : 0, pattern, sizeof(pattern));
 
 	if (!v->warm && !v->has_calibration)
 	{
@@ -230,6 +216,26 @@ cbad_explain(const cbad_detector *det, const uint8_t *event, size_t len,
 	else if (v->is_anomaly)
 	{
 		int			n = as_bad(det, v->ncd);
+		const char *known = cbad_pattern_text(v->pattern_id);
+
+		/* what is new in it is looked for in the masked bytes, as scored */
+		if (event != NULL && len > 0 && det->cfg.mask)
+		{
+			cbad_scratch *s = cbad_scratch_get(len);
+
+			if (s == NULL)
+				m = NULL;
+			else
+			{
+				cbad_mask(event, len, s->masked);
+				m = s->masked;
+			}
+		}
+		/* the pattern's text: as the verdict just computed it, if it is at hand */
+		if (known != NULL)
+			strcpy(pattern, known);
+		else if (m != NULL || len == 0)
+			cbad_pattern_of(m, m != NULL ? len : 0, pattern, sizeof(pattern));
 
 		put(&t, "Anomalous (p = %.3g, alpha = %g): given the baseline of %d recent normal events, "
 			"this %zu-byte event still cost %.2f of its stand-alone compressed size (%zu of %zu bytes), "
