@@ -133,7 +133,7 @@ driftlock_verdict_extras(const cbad_detector *det, const uint8_t *event, size_t 
 	if (text != NULL)
 		strlcpy(x->pattern, text, sizeof(x->pattern));
 	else
-		driftlock_report_status(cbad_detector_pattern(det, event, scored, &id, x->pattern,
+		driftlock_report_status(cbad_pattern_for(cbad_detector_config(det), event, scored, &id, x->pattern,
 													  sizeof(x->pattern)),
 								"naming the event's pattern");
 }

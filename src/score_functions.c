@@ -154,8 +154,6 @@ Datum
 driftlock_pattern(PG_FUNCTION_ARGS)
 {
 	cbad_config cfg;
-	cbad_allocator allocator = driftlock_allocator(CurrentMemoryContext);
-	cbad_detector *det;
 	TupleDesc	tupdesc = driftlock_result_tupdesc(fcinfo);
 	const uint8_t *payload;
 	size_t		len;
@@ -167,11 +165,8 @@ driftlock_pattern(PG_FUNCTION_ARGS)
 	driftlock_config_from_jsonb(PG_GETARG_JSONB_P(1), &cfg);
 	payload = driftlock_payload_bytes(PG_GETARG_DATUM(0), get_fn_expr_argtype(fcinfo->flinfo, 0),
 									  (size_t) cfg.max_event_bytes, &len);
-	/* an empty detector: the pattern only depends on the configuration */
-	driftlock_report_status(cbad_detector_create(&cfg, &allocator, &det), "creating the detector");
-	driftlock_report_status(cbad_detector_pattern(det, payload, len, &id, text, sizeof(text)),
+	driftlock_report_status(cbad_pattern_for(&cfg, payload, len, &id, text, sizeof(text)),
 							"naming the event's pattern");
-	cbad_detector_free(det);
 	values[0] = Int64GetDatum((int64) id);
 	values[1] = CStringGetTextDatum(text);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -131,7 +131,7 @@ void		cbad_mask(const uint8_t *in, size_t len, uint8_t *out);
  * pattern's text, ASCII and NUL-terminated, into text (truncated to
  * textcap - 1 bytes; textcap may be 0) and returns its id, a hash of the
  * text in 1..2^63-1.  A detector takes the pattern of the bytes it scores
- * (masked when its setting mask is on): see cbad_detector_pattern().
+ * (masked when its setting mask is on): see cbad_pattern_for().
  */
 #define CBAD_PATTERN_TEXT_MAX 400	/* a pattern's text is never longer */
 uint64_t	cbad_pattern_of(const uint8_t *event, size_t len, char *text, size_t textcap);
@@ -234,11 +234,12 @@ cbad_status cbad_detector_observe(cbad_detector *det, const uint8_t *event,
 								  size_t len, cbad_verdict *verdict);
 
 /*
- * The pattern of an event as det sees it (the verdict's pattern_id), with
- * its text written into text as by cbad_pattern_of().  Changes nothing.
+ * The pattern of an event as a detector with these settings sees it (its
+ * verdicts' pattern_id: the first max_event_bytes, masked when mask is on),
+ * with its text written into text as by cbad_pattern_of().
  */
-cbad_status cbad_detector_pattern(const cbad_detector *det, const uint8_t *event, size_t len,
-								  uint64_t *id, char *text, size_t textcap);
+cbad_status cbad_pattern_for(const cbad_config *cfg, const uint8_t *event, size_t len,
+							 uint64_t *id, char *text, size_t textcap);
 
 /*
  * Observe an event in learn-only mode: score it as observe would (the
@@ -258,7 +259,7 @@ cbad_status cbad_detector_learn(cbad_detector *det, const uint8_t *event, size_t
 /*
  * The text of pattern_id when it is the pattern of the event this thread
  * scored last (that verdict's pattern_id), else NULL: what
- * cbad_detector_pattern() would write, without computing it again.  Valid
+ * cbad_pattern_for() would write, without computing it again.  Valid
  * until the thread scores another event.
  */
 const char *cbad_pattern_text(uint64_t pattern_id);

@@ -109,12 +109,12 @@ cbad_detector_config(const cbad_detector *det)
 
 /* The bytes of an event that are scored and stored: a prefix, masked. */
 static const uint8_t *
-prepare_event(const cbad_detector *det, cbad_scratch *s, const uint8_t *event,
+prepare_event(const cbad_config *cfg, cbad_scratch *s, const uint8_t *event,
 			  size_t *len)
 {
-	if (*len > (size_t) det->cfg.max_event_bytes)
-		*len = (size_t) det->cfg.max_event_bytes;
-	if (!det->cfg.mask)
+	if (*len > (size_t) cfg->max_event_bytes)
+		*len = (size_t) cfg->max_event_bytes;
+	if (!cfg->mask)
 		return event;
 	cbad_mask(event, *len, s->masked);
 	return s->masked;
@@ -620,19 +620,19 @@ score_event(cbad_detector *det, cbad_scratch *s, const uint8_t *m, size_t len,
 }
 
 cbad_status
-cbad_detector_pattern(const cbad_detector *det, const uint8_t *event, size_t len,
-					  uint64_t *id, char *text, size_t textcap)
+cbad_pattern_for(const cbad_config *cfg, const uint8_t *event, size_t len,
+				 uint64_t *id, char *text, size_t textcap)
 {
 	size_t		n = len;
-	cbad_scratch *s = cbad_scratch_get(len < (size_t) det->cfg.max_event_bytes ?
-									   len : (size_t) det->cfg.max_event_bytes);
+	cbad_scratch *s = cbad_scratch_get(len < (size_t) cfg->max_event_bytes ?
+									   len : (size_t) cfg->max_event_bytes);
 	const uint8_t *m;
 
 	if (s == NULL)
 		return CBAD_ENOMEM;
 	if (event == NULL && len > 0)
 		return CBAD_EINVAL;
-	m = prepare_event(det, s, event, &n);
+	m = prepare_event(cfg, s, event, &n);
 	*id = cbad_pattern_of(m, n, text, textcap);
 	return CBAD_OK;
 }
@@ -651,7 +651,7 @@ cbad_detector_score(cbad_detector *det, const uint8_t *event, size_t len,
 		return CBAD_ENOMEM;
 	if (event == NULL && len > 0)
 		return CBAD_EINVAL;
-	m = prepare_event(det, s, event, &n);
+	m = prepare_event(&det->cfg, s, event, &n);
 	return score_event(det, s, m, n, len, verdict, &e);
 }
 
@@ -769,7 +769,7 @@ observe_start(cbad_detector *det, const uint8_t *event, size_t len, bool learnin
 	if (s == NULL)
 		return CBAD_ENOMEM;
 	*n = len;
-	*m = prepare_event(det, s, event, n);
+	*m = prepare_event(&det->cfg, s, event, n);
 	if ((status = score_event(det, s, *m, *n, len, verdict, e)) != CBAD_OK)
 		return status;
 	if (learning_only)
@@ -871,7 +871,7 @@ cbad_detector_learn(cbad_detector *det, const uint8_t *event, size_t len)
 						 len : (size_t) det->cfg.max_event_bytes);
 	if (s == NULL)
 		return CBAD_ENOMEM;
-	m = prepare_event(det, s, event, &n);
+	m = prepare_event(&det->cfg, s, event, &n);
 	id = cbad_pattern_of(m, n, NULL, 0);
 	if ((e = cbad_patterns_find(&det->patterns, id)) == NULL &&
 		(e = cbad_patterns_add(&det->mem, &det->patterns, id, det->events)) == NULL)
@@ -915,7 +915,7 @@ cbad_detector_fit(cbad_detector *det, const uint8_t *const *events,
 			return CBAD_ENOMEM;
 		if (events[i] == NULL && len > 0)
 			return CBAD_EINVAL;
-		m = prepare_event(det, s, events[i], &len);
+		m = prepare_event(&det->cfg, s, events[i], &len);
 		memset(&v, 0, sizeof(v));
 		v.pattern_id = cbad_pattern_of(m, len, NULL, 0);
 		det->events++;
