@@ -117,14 +117,7 @@ feedback_apply(const pg_uuid_t *stream_id, cbad_detector *det, const AnomalySour
 
 	cbad_detector_stats(det, &stats);
 	args[1] = Int64GetDatum((int64) stats.events);
-	if (src->topic != NULL)
-	{
-		args[2] = CStringGetTextDatum(src->topic);
-		args[3] = Int32GetDatum(src->partition);
-		args[4] = Int64GetDatum(src->offset);
-	}
-	else
-		nulls[2] = nulls[3] = nulls[4] = 'n';
+	incidents_source_args(src, &args[2], &nulls[2]);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;

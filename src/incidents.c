@@ -216,6 +216,20 @@ quiet_period(void)
 	return IntervalPGetDatum(iv);
 }
 
+void
+incidents_source_args(const AnomalySource *src, Datum *args, char *nulls)
+{
+	if (src->topic != NULL)
+	{
+		args[0] = CStringGetTextDatum(src->topic);
+		args[1] = Int32GetDatum(src->partition);
+		args[2] = Int64GetDatum(src->offset);
+		nulls[0] = nulls[1] = nulls[2] = ' ';
+	}
+	else
+		nulls[0] = nulls[1] = nulls[2] = 'n';
+}
+
 /* The id an INSERT ... RETURNING id just returned (ret: spi_run's result). */
 static int64
 returned_id(int ret, const char *what)
@@ -271,8 +285,6 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 	int64		id;
 
 	memset(nulls, ' ', sizeof(nulls));
-	if (src->topic == NULL)
-		nulls[8] = nulls[9] = nulls[10] = nulls[11] = 'n';
 	if (latest->id != 0)
 	{
 		if (event_time <= latest->last_seen + (int64) driftlock_incident_quiet_period * USECS_PER_SEC)
@@ -287,12 +299,7 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 			args[5] = Int64GetDatum(anomaly_id);
 			args[6] = CStringGetTextDatum(explanation);
 			args[7] = Int32GetDatum(severity);
-			if (src->topic != NULL)
-			{
-				args[8] = CStringGetTextDatum(src->topic);
-				args[9] = Int32GetDatum(src->partition);
-				args[10] = Int64GetDatum(src->offset);
-			}
+			incidents_source_args(src, &args[8], &nulls[8]);
 			updated(spi_run(&join_stmt, args, nulls, false, 0), "adding the anomaly to its incident");
 			if (!latest->false_alarm && severity_band(severity) > severity_band(latest->severity))
 			{
@@ -318,14 +325,7 @@ join_or_open(const pg_uuid_t *stream_id, int64 anomaly_id, const cbad_verdict *v
 	args[6] = Float8GetDatum(v->p_value);
 	args[7] = TimestampTzGetDatum(event_time);
 	args[8] = Int64GetDatum((int64) v->event_number);
-	if (src->topic != NULL)
-	{
-		args[9] = CStringGetTextDatum(src->topic);
-		args[10] = Int32GetDatum(src->partition);
-		args[11] = Int64GetDatum(src->offset);
-	}
-	else
-		nulls[9] = nulls[10] = nulls[11] = 'n';
+	incidents_source_args(src, &args[9], &nulls[9]);
 	args[12] = Int64GetDatum(anomaly_id);
 	args[13] = CStringGetTextDatum(explanation);
 	id = returned_id(spi_run(&open_stmt, args, nulls, false, 0), "opening an incident");
@@ -356,14 +356,7 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	args[0] = UUIDPGetDatum(stream_id);
 	args[1] = Int64GetDatum((int64) v->incident_key);
 	args[2] = Int64GetDatum((int64) v->pattern_id);
-	if (src->topic != NULL)
-	{
-		args[3] = CStringGetTextDatum(src->topic);
-		args[4] = Int32GetDatum(src->partition);
-		args[5] = Int64GetDatum(src->offset);
-	}
-	else
-		nulls[3] = nulls[4] = nulls[5] = 'n';
+	incidents_source_args(src, &args[3], &nulls[3]);
 	args[6] = TimestampTzGetDatum(event_time);
 	ret = spi_run(&prepare_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
@@ -417,14 +410,7 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	args[8] = numbers[4];
 	nulls[8] = number_nulls[4] ? 'n' : ' ';
 	args[9] = CStringGetTextDatum(explanation);
-	if (src->topic != NULL)
-	{
-		args[10] = CStringGetTextDatum(src->topic);
-		args[11] = Int32GetDatum(src->partition);
-		args[12] = Int64GetDatum(src->offset);
-	}
-	else
-		nulls[10] = nulls[11] = nulls[12] = 'n';
+	incidents_source_args(src, &args[10], &nulls[10]);
 	args[13] = TimestampTzGetDatum(src->timestamp);
 	nulls[13] = src->has_timestamp ? ' ' : 'n';
 	args[14] = Int64GetDatum((int64) v->event_number);

@@ -36,6 +36,12 @@ extern bool incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_dete
 									 const cbad_verdict *verdict, const VerdictExtras *extras,
 									 const char *explanation, const AnomalySource *source);
 
+/*
+ * The source's Kafka topic, partition and offset as three statement
+ * parameters at args/nulls (NULLs when it is not from Kafka).
+ */
+extern void incidents_source_args(const AnomalySource *src, Datum *args, char *nulls);
+
 /* Severity 0-100 of an incident (docs/incidents.md). */
 extern int	incident_severity(double min_p_value, int64 anomalies, double alpha);
 

@@ -33,7 +33,6 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -276,28 +275,12 @@ schema_state(char *installed, size_t cap)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	if (SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'driftlock'",
-					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		strlcpy(installed, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), cap);
+	if (driftlock_installed_version(installed, cap))
 		state = strcmp(installed, DRIFTLOCK_VERSION) == 0 ? SCHEMA_CURRENT : SCHEMA_OLD;
-	}
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	return state;
-}
-
-static bool
-extension_exists(void)
-{
-	bool		exists;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	exists = OidIsValid(get_extension_oid("driftlock", true));
-	CommitTransactionCommand();
-	return exists;
 }
 
 /* How often worker 0 resolves the incidents past their quiet period. */
@@ -784,6 +767,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		}
 		PG_CATCH();
 		{
+			char		installed[64];
+
 			/* roll back, forget what the batch taught, go back to the stored offsets */
 			MemoryContextSwitchTo(TopMemoryContext);
 			EmitErrorReport();
@@ -797,7 +782,7 @@ driftlock_kafka_worker_main(Datum main_arg)
 			ereport(LOG,
 					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the stored offsets",
 							worker_id, backoff_ms)));
-			if (!extension_exists())
+			if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
 			{
 				/* DROP EXTENSION: stop consuming until it is created again */
 				consumer_close(rk);

@@ -128,27 +128,35 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 	pfree(state);
 }
 
-void
-driftlock_check_schema(void)
+bool
+driftlock_installed_version(char *version, size_t cap)
 {
-	static bool current = false;
-	char	   *version;
-	int			ret;
+	int			ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension "
+								  "WHERE extname = 'driftlock'", true, 1);
 
-	/* once current, always current: an update never goes back */
-	if (current)
-		return;
-	ret = SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'driftlock'",
-					  true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "looking up the installed version of driftlock failed: %s",
 			 SPI_result_code_string(ret));
 	if (SPI_processed == 0)
+		return false;
+	strlcpy(version, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), cap);
+	return true;
+}
+
+void
+driftlock_check_schema(void)
+{
+	static bool current = false;
+	char		version[64];
+
+	/* once current, always current: an update never goes back */
+	if (current)
+		return;
+	if (!driftlock_installed_version(version, sizeof(version)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("extension \"driftlock\" is not installed in this database"),
 				 errhint("Run CREATE EXTENSION driftlock.")));
-	version = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(version, DRIFTLOCK_VERSION) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -35,6 +35,9 @@ extern void driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detec
 									const cbad_verdict *verdict, const AnomalySource *source,
 									VerdictExtras *extras, char **explanation);
 
+/* The installed version of the extension's SQL objects; false when none. */
+extern bool driftlock_installed_version(char *version, size_t cap);
+
 /*
  * Errors unless the installed SQL objects are this library's version (the
  * library was updated, ALTER EXTENSION driftlock UPDATE not run yet).
