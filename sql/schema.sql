@@ -149,7 +149,18 @@ CREATE SCHEMA regress_dl;
 CREATE EXTENSION driftlock SCHEMA regress_dl;
 SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'streams_config_valid';
 SELECT p.oid::regprocedure FROM pg_proc p WHERE p.proname = 'driftlock_config_check';
+-- the Kafka workers' stream lookups are invalidated by any change of streams
+SELECT tgname, tgrelid::regclass, tgtype
+FROM pg_trigger WHERE tgrelid = 'driftlock.streams'::regclass AND NOT tgisinternal;
+SELECT regress_dl.driftlock_streams_changed();
+BEGIN;
+INSERT INTO driftlock.streams (name) VALUES ('regress-trigger');
+UPDATE driftlock.streams SET config = '{"alpha": 0.02}' WHERE name = 'regress-trigger';
+DELETE FROM driftlock.streams WHERE name = 'regress-trigger';
+ROLLBACK;
+
 DROP EXTENSION driftlock;
 DROP SCHEMA regress_dl;
 
 DROP ROLE regress_driftlock_user;
+

@@ -1,5 +1,5 @@
 /*
- * batch_writer.c -- dead letters and offsets of a Kafka batch
+ * batch_writer.c -- dead letters, offsets and checkpoint offsets of a Kafka batch
  *
  * Called with SPI connected inside the batch's transaction, so that
  * anomalies, dead letters, detector states and the next offsets commit
@@ -10,6 +10,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "batch_writer.h"
 #include "spi_plans.h"
@@ -21,17 +22,33 @@ static CachedStatement dead_letter_stmt = {
 	7, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}, NULL
 };
 
+/* a new row: nothing of the partition before first_offset was learnt */
 static CachedStatement save_offset_stmt = {
-	"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, updated_at) "
-	"VALUES ($1, $2, $3, $4, now()) ON CONFLICT (group_id, topic, partition) DO UPDATE "
-	"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at",
+	"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, "
+	"checkpoint_offset, updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
+	"ON CONFLICT (group_id, topic, partition) DO UPDATE "
+	"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, "
+	"checkpoint_offset = coalesce(kafka_offsets.checkpoint_offset, kafka_offsets.next_offset)",
+	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
+};
+
+static CachedStatement save_checkpoint_stmt = {
+	"UPDATE driftlock.kafka_offsets SET checkpoint_offset = $4 "
+	"WHERE group_id = $1 AND topic = $2 AND partition = $3 "
+	"AND checkpoint_offset IS DISTINCT FROM $4",
 	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}, NULL
 };
 
 static CachedStatement load_offset_stmt = {
-	"SELECT next_offset FROM driftlock.kafka_offsets "
+	"SELECT next_offset, checkpoint_offset FROM driftlock.kafka_offsets "
 	"WHERE group_id = $1 AND topic = $2 AND partition = $3",
 	3, {TEXTOID, TEXTOID, INT4OID}, NULL
+};
+
+static CachedStatement dead_letter_offsets_stmt = {
+	"SELECT kafka_offset FROM driftlock.dead_letters WHERE kafka_topic = $1 "
+	"AND kafka_partition = $2 AND kafka_offset >= $3 AND kafka_offset < $4 ORDER BY 1",
+	4, {TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 void
@@ -65,37 +82,83 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
 }
 
-void
-batch_save_offset(const char *group, const char *topic, int32 partition, int64 next_offset)
+/* The group, topic and partition arguments of the offset statements. */
+static void
+partition_args(Datum *args, const char *group, const char *topic, int32 partition)
 {
-	Datum		args[4];
-	int			ret;
-
 	args[0] = CStringGetTextDatum(group);
 	args[1] = CStringGetTextDatum(topic);
 	args[2] = Int32GetDatum(partition);
+}
+
+void
+batch_save_offset(const char *group, const char *topic, int32 partition, int64 next_offset,
+				  int64 first_offset)
+{
+	Datum		args[5];
+	int			ret;
+
+	partition_args(args, group, topic, partition);
 	args[3] = Int64GetDatum(next_offset);
+	args[4] = Int64GetDatum(first_offset);
 	ret = spi_run(&save_offset_stmt, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
 }
 
-int64
-batch_load_offset(const char *group, const char *topic, int32 partition)
+void
+batch_save_checkpoint(const char *group, const char *topic, int32 partition, int64 offset)
+{
+	Datum		args[4];
+	int			ret;
+
+	partition_args(args, group, topic, partition);
+	args[3] = Int64GetDatum(offset);
+	ret = spi_run(&save_checkpoint_stmt, args, NULL, false, 0);
+	if (ret != SPI_OK_UPDATE)
+		elog(ERROR, "saving a checkpoint offset failed: %s", SPI_result_code_string(ret));
+}
+
+bool
+batch_load_offset(const char *group, const char *topic, int32 partition,
+				  int64 *next_offset, int64 *checkpoint_offset)
 {
 	Datum		args[3];
 	bool		isnull;
-	Datum		d;
 	int			ret;
 
-	args[0] = CStringGetTextDatum(group);
-	args[1] = CStringGetTextDatum(topic);
-	args[2] = Int32GetDatum(partition);
+	partition_args(args, group, topic, partition);
 	ret = spi_run(&load_offset_stmt, args, NULL, true, 1);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading a Kafka offset failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 0)
-		return -1;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? -1 : DatumGetInt64(d);
+		return false;
+	*next_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	*checkpoint_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (isnull)
+		*checkpoint_offset = *next_offset;	/* 0.1.0's rows, rows written by hand */
+	return true;
+}
+
+int64 *
+batch_dead_letter_offsets(const char *topic, int32 partition, int64 from, int64 until,
+						  int *count)
+{
+	Datum		args[4];
+	int64	   *offsets;
+	bool		isnull;
+	int			ret;
+
+	args[0] = CStringGetTextDatum(topic);
+	args[1] = Int32GetDatum(partition);
+	args[2] = Int64GetDatum(from);
+	args[3] = Int64GetDatum(until);
+	ret = spi_run(&dead_letter_offsets_stmt, args, NULL, true, 0);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading dead letter offsets failed: %s", SPI_result_code_string(ret));
+	*count = (int) SPI_processed;
+	offsets = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * Max(*count, 1));
+	for (int i = 0; i < *count; i++)
+		offsets[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	return offsets;
 }

@@ -1,6 +1,7 @@
 /*
  * batch_writer.h -- what a Kafka batch writes besides anomalies: dead
- * letters and offsets (SPI connected, inside the batch's transaction)
+ * letters, offsets and checkpoint offsets (SPI connected, inside the
+ * batch's transaction), and what a replay reads of them
  */
 #ifndef DRIFTLOCK_BATCH_WRITER_H
 #define DRIFTLOCK_BATCH_WRITER_H
@@ -13,10 +14,26 @@ extern void batch_dead_letter(const char *topic, int32 partition, int64 offset,
 							  const char *headers_json, const uint8_t *payload,
 							  size_t len);
 
+/*
+ * The partition's next offset; first_offset is its checkpoint offset when
+ * the row is new (the first offset this worker processed).
+ */
 extern void batch_save_offset(const char *group, const char *topic, int32 partition,
-							  int64 next_offset);
+							  int64 next_offset, int64 first_offset);
 
-/* The stored next offset, or -1 when there is none. */
-extern int64 batch_load_offset(const char *group, const char *topic, int32 partition);
+/* The saved detector states include the partition's messages before offset. */
+extern void batch_save_checkpoint(const char *group, const char *topic, int32 partition,
+								  int64 offset);
+
+/* The stored next and checkpoint offsets; false when there are none. */
+extern bool batch_load_offset(const char *group, const char *topic, int32 partition,
+							  int64 *next_offset, int64 *checkpoint_offset);
+
+/*
+ * The offsets in [from, until) of the partition's dead letters, ascending,
+ * in TopMemoryContext (*count of them).
+ */
+extern int64 *batch_dead_letter_offsets(const char *topic, int32 partition, int64 from,
+										int64 until, int *count);
 
 #endif

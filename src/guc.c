@@ -20,6 +20,7 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
 #include <string.h>
 
 #include "access/xact.h"
@@ -41,7 +42,10 @@ char	   *driftlock_kafka_stream_id_field = NULL;
 int			driftlock_kafka_max_payload_bytes = 1048576;
 int			driftlock_kafka_max_in_flight = 100;
 int			driftlock_kafka_batch_ms = 100;
-int			driftlock_detector_cache_size = 256;
+int			driftlock_detector_cache_size = 100000;
+int			driftlock_detector_cache_memory = 512 * 1024;	/* kB */
+int			driftlock_checkpoint_interval = 10000;	/* ms */
+int			driftlock_checkpoint_messages = 100000;
 bool		driftlock_metrics_save = true;
 char	   *driftlock_notify_channel = NULL;
 int			driftlock_incident_quiet_period = 900;
@@ -224,11 +228,41 @@ driftlock_guc_init(void)
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("driftlock.detector_cache_size",
-							"Stream detectors each Kafka worker keeps in memory (1 .. 100000, reload).",
-							"Least recently used detectors beyond this are dropped after their state is saved, and loaded again from driftlock.stream_state when their stream shows up.  A warm detector takes about 190 kB at the default settings.  Takes effect on reload.",
+							"Most stream detectors each Kafka worker keeps in memory (1 .. 1000000, reload).",
+							"A count limit on top of driftlock.detector_cache_memory, which usually decides.  Least recently used detectors beyond either are dropped after a checkpoint has saved them, and loaded again from driftlock.stream_state when their stream shows up.  Takes effect on reload.",
 							&driftlock_detector_cache_size,
-							256,
-							1, 100000,
+							100000,
+							1, 1000000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.detector_cache_memory",
+							"Memory for the stream detectors of each Kafka worker (1 MB and up, reload).",
+							"A warm detector takes about 190 kB at the default settings, so the default 512 MB keeps about 2,700 streams in memory.  Beyond it, least recently used detectors are dropped (after a checkpoint when they changed) and loaded again when their stream shows up, about 0.7 ms each.  A batch may exceed the budget by the detectors it loads.  Takes effect on reload.",
+							&driftlock_detector_cache_memory,
+							512 * 1024,
+							1024, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.checkpoint_interval",
+							"Longest time between two saves of the stream detectors of a Kafka worker (100 ms .. 1 h, reload).",
+							"Offsets, anomalies and dead letters commit with every batch; the detectors' states are saved at checkpoints, every this long or every driftlock.checkpoint_messages messages, whichever comes first.  After a crash, a worker reads again from its last checkpoint and lets the detectors relearn the messages since then without writing anything twice, so this bounds the replay.  Takes effect on reload.",
+							&driftlock_checkpoint_interval,
+							10000,
+							100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.checkpoint_messages",
+							"Most messages a Kafka worker processes between two checkpoints (1 .. 100000000, reload).",
+							"See driftlock.checkpoint_interval.  1 saves the touched detectors with every batch, as driftlock 0.1.0 did.  Takes effect on reload.",
+							&driftlock_checkpoint_messages,
+							100000,
+							1, 100000000,
 							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);

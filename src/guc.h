@@ -19,6 +19,9 @@ extern int	driftlock_kafka_max_payload_bytes;
 extern int	driftlock_kafka_max_in_flight;
 extern int	driftlock_kafka_batch_ms;
 extern int	driftlock_detector_cache_size;
+extern int	driftlock_detector_cache_memory;	/* kB */
+extern int	driftlock_checkpoint_interval;	/* ms */
+extern int	driftlock_checkpoint_messages;
 extern bool driftlock_metrics_save;
 extern char *driftlock_notify_channel;
 extern int	driftlock_incident_quiet_period;	/* seconds */

@@ -4,9 +4,11 @@
  * librdkafka's high-level consumer, subscribed to driftlock.kafka_topic in
  * group driftlock.kafka_group_id.  Offsets are PostgreSQL's business:
  * auto-commit and auto offset store are off, and on assignment every
- * partition starts at the next offset stored in driftlock.kafka_offsets (or
- * at the group's committed Kafka offset when that is further, because
- * another instance with the same group id processed those messages).  After
+ * partition starts at the checkpoint offset stored in driftlock.kafka_offsets,
+ * where its detectors' saved states stand, and replays from there to the
+ * stored next offset (replay.c); or at the group's committed Kafka offset
+ * when that is further, because another instance with the same group id
+ * processed those messages.  After
  * each PostgreSQL commit the offsets are also committed to Kafka,
  * asynchronously, only so that standard lag tools see progress.
  *
@@ -25,6 +27,7 @@
 #include "guc.h"
 #include "kafka_consumer.h"
 #include "message/kafka_properties.h"
+#include "replay.h"
 
 void		(*consumer_on_revoke) (void) = NULL;
 void		(*consumer_on_assign) (const rd_kafka_topic_partition_list_t *parts) = NULL;
@@ -170,17 +173,27 @@ set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 		PushActiveSnapshot(GetTransactionSnapshot());
 		for (int i = 0; i < parts->cnt; i++)
 		{
-			int64		stored = batch_load_offset(driftlock_kafka_group_id, parts->elems[i].topic,
-												   parts->elems[i].partition);
+			rd_kafka_topic_partition_t *p = &parts->elems[i];
+			int64		next,
+						checkpoint;
 			int64		kafka = committed->elems[i].offset;
 
-			if (stored >= 0 && kafka >= 0)
-				parts->elems[i].offset = Max(stored, kafka);
-			else if (stored >= 0)
-				parts->elems[i].offset = stored;
+			if (!batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
+								   &next, &checkpoint))
+				p->offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
+														 * auto.offset.reset */
+			else if (kafka > next)
+			{
+				/* another instance went further: its results, not ours */
+				p->offset = kafka;
+				replay_plan(p->topic, p->partition, kafka, kafka);
+			}
 			else
-				parts->elems[i].offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
-																	 * auto.offset.reset */
+			{
+				/* the detectors' states stand at the checkpoint: replay from there */
+				p->offset = Min(checkpoint, next);
+				replay_plan(p->topic, p->partition, p->offset, next);
+			}
 		}
 		SPI_finish();
 		PopActiveSnapshot();
@@ -524,6 +537,9 @@ consumer_rewind(rd_kafka_t *rk)
 		}
 		else
 			rd_kafka_assign(rk, parts);
+		/* the positions go back to the checkpoint */
+		if (consumer_on_assign)
+			consumer_on_assign(parts);
 	}
 	else if (parts->cnt > 0)
 		rebalance_failed = true;
@@ -535,4 +551,17 @@ consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets)
 {
 	/* best effort: PostgreSQL holds the offsets that count */
 	rd_kafka_commit(rk, offsets, 1);
+}
+
+bool
+consumer_drained(rd_kafka_t *rk)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_get_consumer(rk);
+	size_t		n;
+
+	if (q == NULL)
+		return true;
+	n = rd_kafka_queue_length(q);
+	rd_kafka_queue_destroy(q);
+	return n == 0;
 }

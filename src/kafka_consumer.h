@@ -34,10 +34,14 @@ extern void (*consumer_on_revoke) (void);
 extern void (*consumer_on_assign) (const rd_kafka_topic_partition_list_t *parts);
 
 /*
- * Move every assigned partition back to the offsets stored in PostgreSQL
- * (after a failed batch).  Opens and commits its own transaction.
+ * Move every assigned partition back to its checkpoint offset stored in
+ * PostgreSQL, to replay up to its stored next offset (after a failed
+ * batch).  Opens and commits its own transaction.
  */
 extern void consumer_rewind(rd_kafka_t *rk);
+
+/* No fetched message is waiting in the consumer's queue. */
+extern bool consumer_drained(rd_kafka_t *rk);
 
 /*
  * True when reading the stored offsets for an assignment failed: the worker

@@ -29,16 +29,6 @@ typedef struct MessageProblem
  */
 extern bool message_stream_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem);
 
-/*
- * The stream a key names (a stream UUID in any form uuid_in accepts, or a
- * stream name) with its settings and whether it only learns; false when
- * there is none.  SPI connected.
- * Lookups are remembered until message_forget_streams().
- */
-extern bool message_find_stream(const char *key, pg_uuid_t *id, cbad_config *cfg,
-								bool *learn_only);
-extern void message_forget_streams(void);
-
 /* The message's headers as a JSON array of {"key", "value"}, or NULL. */
 extern char *message_headers_json(const rd_kafka_message_t *msg);
 

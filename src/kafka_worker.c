@@ -3,19 +3,22 @@
  *
  * A message goes through: the consumer (kafka_consumer.c) -> a batch of at
  * most driftlock.kafka_max_in_flight messages or driftlock.kafka_batch_ms
- * -> for each message: stream resolution (kafka_message.c) -> the stream's
- * detector (detector_cache.c) -> an anomaly row or a dead letter -> one
- * transaction that also saves the detectors and the next offsets
- * (batch_writer.c) -> commit, then the offsets to Kafka, asynchronously.
+ * -> for each message: stream resolution (kafka_message.c, stream_lookup.c)
+ * -> the stream's detector (detector_cache.c) -> an anomaly row or a dead
+ * letter -> one transaction that also saves the next offsets
+ * (batch_writer.c) and, at checkpoints, the changed detectors
+ * (checkpoint.c) -> commit, then the offsets to Kafka, asynchronously.
  *
- * Exactly once: the offsets, the anomalies, the dead letters and the
- * detector states commit together, and on (re)assignment partitions restart
- * at the stored offsets, so after a crash at any point the uncommitted batch
- * is simply processed again, by a deterministic detector starting from the
- * state saved with those offsets.  A batch that fails is rolled back and
- * retried from the stored offsets, with backoff; after three failures in a
- * row it is retried one message per transaction, and a message that fails
- * on its own becomes a dead letter (insert_failed or detector_error).
+ * Exactly once: the offsets, the anomalies and the dead letters commit
+ * together; the detector states commit at checkpoints with the offsets
+ * they correspond to.  On (re)assignment partitions restart at their
+ * checkpoint, and the messages up to the stored next offsets are replayed
+ * (replay.c): a deterministic detector starting from the saved state
+ * relearns them and writes nothing, then processing goes on live.  A batch
+ * that fails is rolled back and retried the same way, with backoff; after
+ * three failures in a row it is retried one message per transaction, and a
+ * message that fails on its own becomes a dead letter (insert_failed or
+ * detector_error).
  *
  * The batches commit with synchronous_commit = off: waiting for a WAL flush
  * per batch made the worker wait more than it worked.  A crash may then lose
@@ -48,6 +51,7 @@
 #include "utils/timestamp.h"
 
 #include "batch_writer.h"
+#include "checkpoint.h"
 #include "detector_cache.h"
 #include "detector_glue.h"
 #include "feedback.h"
@@ -57,6 +61,8 @@
 #include "kafka_message.h"
 #include "kafka_worker.h"
 #include "metrics.h"
+#include "replay.h"
+#include "stream_lookup.h"
 #include "stream_state.h"
 
 PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
@@ -202,6 +208,7 @@ static rd_kafka_t *current_consumer = NULL;
  */
 #define LAG_REFRESH_MS 1000
 static rd_kafka_topic_partition_list_t *owned = NULL;
+static bool rewind_needed = false;
 static TimestampTz lag_refreshed = 0;
 
 static void
@@ -240,7 +247,15 @@ static void
 on_revoke(void)
 {
 	drop_batch();
+	/*
+	 * The next owner starts at the checkpoint: make it the latest.  If that
+	 * fails, the partitions we keep (cooperative rebalancing) must be read
+	 * again from theirs too.
+	 */
+	if (!checkpoint_now(owned, "partitions revoked"))
+		rewind_needed = true;
 	detector_cache_reset();
+	replay_forget();
 	metrics_forget_lag(worker_id);
 	if (owned != NULL)
 		rd_kafka_topic_partition_list_destroy(owned);
@@ -397,10 +412,14 @@ dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detai
  * letter when batches are retried message by message.
  */
 static const char *failing_step = "insert_failed";
+static ReplayKind failing_kind = REPLAY_LIVE;
 
-/* One message: a dead letter, nothing, or an anomaly; never an error for bad input. */
+/*
+ * One message: a dead letter, nothing, or an anomaly; never an error for
+ * bad input.  A replayed message only teaches its detector (replay.c).
+ */
 static void
-process_message(const rd_kafka_message_t *msg)
+process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 {
 	const uint8_t *payload = msg->payload;
 	size_t		len = payload ? msg->len : 0;
@@ -409,6 +428,7 @@ process_message(const rd_kafka_message_t *msg)
 	pg_uuid_t	stream_id;
 	cbad_config cfg;
 	bool		learn_only;
+	bool		fresh;
 	cbad_detector *det;
 	cbad_verdict verdict;
 	cbad_status status;
@@ -416,10 +436,14 @@ process_message(const rd_kafka_message_t *msg)
 	rd_kafka_timestamp_type_t tstype;
 	int64_t		ts;
 
+	if (kind == REPLAY_SKIP)
+		return;
 	if (len > (size_t) driftlock_kafka_max_payload_bytes)
 	{
 		char		detail[256];
 
+		if (kind == REPLAY_LEARN)
+			return;
 		snprintf(detail, sizeof(detail),
 				 "The payload is %zu bytes; driftlock.kafka_max_payload_bytes is %d. The first %d bytes are kept.",
 				 len, driftlock_kafka_max_payload_bytes, DEAD_LETTER_PAYLOAD_MAX);
@@ -428,13 +452,16 @@ process_message(const rd_kafka_message_t *msg)
 	}
 	if (!message_stream_key(msg, key, &problem))
 	{
-		dead_letter(msg, problem.reason, problem.detail);
+		if (kind == REPLAY_LIVE)
+			dead_letter(msg, problem.reason, problem.detail);
 		return;
 	}
-	if (!message_find_stream(key, &stream_id, &cfg, &learn_only))
+	if (!stream_lookup_find(key, &stream_id, &cfg, &learn_only))
 	{
 		char		detail[STREAM_KEY_MAX + 128];
 
+		if (kind == REPLAY_LEARN)
+			return;				/* dropped since */
 		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
 		dead_letter(msg, "unknown_stream", detail);
 		return;
@@ -451,40 +478,70 @@ process_message(const rd_kafka_message_t *msg)
 		: 0;
 
 	failing_step = "detector_error";
-	det = detector_cache_get(&stream_id, &cfg);
-	if (feedback_pending(&stream_id))
-		feedback_apply(&stream_id, det, &src);
+	det = detector_cache_get(&stream_id, &cfg, &fresh);
+	/*
+	 * Feedback, and a detector started afresh for new settings, happen at a
+	 * point a replay would not reproduce: checkpoint with this batch.
+	 * Pending feedback waits for live messages.
+	 */
+	if (fresh)
+		checkpoint_request();
+	if (kind == REPLAY_LIVE && feedback_pending(&stream_id) &&
+		feedback_apply(&stream_id, det, &src) > 0)
+		checkpoint_request();
 	/*
 	 * A failed update may leave the detector half changed, so it must not be
-	 * saved: fail the batch, which drops the cache and retries from the
-	 * stored state and offsets.
+	 * saved: fail the batch, which drops the cache and replays from the
+	 * checkpoint.
 	 */
 	status = learn_only
 		? cbad_detector_observe_learning(det, payload, len, &verdict)
 		: cbad_detector_observe(det, payload, len, &verdict);
+	detector_cache_used(&stream_id, det);
 	if (status != CBAD_OK)
 		driftlock_report_status(status, "scoring a Kafka message");
+	if (kind == REPLAY_LEARN)
+		return;
 	failing_step = "insert_failed";
 	driftlock_stream_record(&stream_id, det, payload, len, &verdict, &src, NULL, NULL);
 }
 
 static MemoryContext message_cxt = NULL;
+/* the lists of the batch in progress (a failed batch leaves them behind) */
 static rd_kafka_topic_partition_list_t *batch_next = NULL;
+static rd_kafka_topic_partition_list_t *batch_live = NULL;
+static rd_kafka_topic_partition_list_t *batch_first = NULL;
+
+static rd_kafka_topic_partition_list_t *
+new_list(rd_kafka_topic_partition_list_t **slot)
+{
+	if (*slot != NULL)
+		rd_kafka_topic_partition_list_destroy(*slot);
+	return *slot = rd_kafka_topic_partition_list_new(8);
+}
 
 /*
  * Process batch[from..to) in one transaction.  Returns the next offsets to
- * tell Kafka (the caller destroys the list).
+ * tell Kafka (the caller destroys the list): those of the live messages;
+ * replayed ones move only the partitions' positions (owned).
+ *
+ * caught_up: the batch did not fill up, or nothing fetched is waiting
+ * behind it, so the worker has read all there was; it then checkpoints too.  A worker that keeps up has the time, SQL
+ * readers of driftlock.stream_state see current states, and a stop or a
+ * crash once the topic is quiet replays nothing.  A worker that falls
+ * behind fills its batches and checkpoints by the settings.
  */
 static rd_kafka_topic_partition_list_t *
-process_batch(int from, int to)
+process_batch(int from, int to, bool caught_up)
 {
 	rd_kafka_topic_partition_list_t *next;
+	rd_kafka_topic_partition_list_t *live;
+	rd_kafka_topic_partition_list_t *first;
 	char		activity[300];
 
-	/* a batch that failed left its list behind */
-	if (batch_next != NULL)
-		rd_kafka_topic_partition_list_destroy(batch_next);
-	next = batch_next = rd_kafka_topic_partition_list_new(8);
+	next = new_list(&batch_next);
+	live = new_list(&batch_live);
+	first = new_list(&batch_first);
 	if (message_cxt == NULL)
 		message_cxt = AllocSetContextCreate(TopMemoryContext, "driftlock message",
 											ALLOCSET_DEFAULT_SIZES);
@@ -497,37 +554,52 @@ process_batch(int from, int to)
 	StartTransactionCommand();
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	message_forget_streams();
 	incidents_begin();
 	feedback_batch_begin();
 
 	for (int i = from; i < to; i++)
 	{
 		const rd_kafka_message_t *msg = batch[i];
+		const char *topic = rd_kafka_topic_name(msg->rkt);
+		ReplayKind kind = replay_kind(topic, msg->partition, msg->offset);
 		MemoryContext old;
 
+		failing_kind = kind;
 		CHECK_FOR_INTERRUPTS();
 		/* what one message allocates goes with it, whatever the batch size */
 		old = MemoryContextSwitchTo(message_cxt);
 		failing_step = "insert_failed";
-		process_message(msg);
+		process_message(msg, kind);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(message_cxt);
-		set_partition_offset(next, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
+		set_partition_offset(next, topic, msg->partition, msg->offset + 1);
+		if (kind == REPLAY_LIVE)
+		{
+			set_partition_offset(live, topic, msg->partition, msg->offset + 1);
+			if (rd_kafka_topic_partition_list_find(first, topic, msg->partition) == NULL)
+				set_partition_offset(first, topic, msg->partition, msg->offset);
+		}
 	}
-	detector_cache_save_changed();
-	for (int i = 0; i < next->cnt; i++)
-		batch_save_offset(driftlock_kafka_group_id, next->elems[i].topic,
-						  next->elems[i].partition, next->elems[i].offset);
+	for (int i = 0; i < live->cnt; i++)
+		batch_save_offset(driftlock_kafka_group_id, live->elems[i].topic,
+						  live->elems[i].partition, live->elems[i].offset,
+						  rd_kafka_topic_partition_list_find(first, live->elems[i].topic,
+															 live->elems[i].partition)->offset);
+	checkpoint_count_messages(to - from);
+	/* where every owned partition stands once this batch is in */
+	merge_offsets(&owned, next);
+	if (checkpoint_due() || caught_up)
+		checkpoint_write(owned);
 	/* delivered at the commit, and only if it commits */
 	incidents_notify();
 
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	checkpoint_committed();
 	pgstat_report_stat(false);
-	batch_next = NULL;			/* the caller destroys it */
-	return next;
+	batch_live = NULL;			/* the caller destroys it */
+	return live;
 }
 
 /*
@@ -551,7 +623,7 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 	PushActiveSnapshot(GetTransactionSnapshot());
 	dead_letter(msg, reason, detail);
 	batch_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
-					  msg->partition, msg->offset + 1);
+					  msg->partition, msg->offset + 1, msg->offset);
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
@@ -563,49 +635,85 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 	return next;
 }
 
-/* Message i alone in a transaction; a dead letter if it fails. */
-static void
+/*
+ * Message i alone in a transaction; a dead letter if it fails.  Returns
+ * false after a dead letter: the detectors were dropped with the failed
+ * transaction.
+ */
+static bool
 process_alone(const int i)
 {
 	rd_kafka_topic_partition_list_t *volatile next = NULL;
+	volatile bool ok = true;
 
 	PG_TRY();
 	{
-		next = process_batch(i, i + 1);
+		next = process_batch(i, i + 1, false);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
 		const char *reason = failing_step;
 
+		/* a replayed message committed its results before: retry later */
+		if (failing_kind != REPLAY_LIVE)
+			PG_RE_THROW();
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
 		detector_cache_reset();
-		message_forget_streams();
+		stream_lookup_forget();
 		next = dead_letter_failed(batch[i], reason, edata);
 		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
 	kafka_offsets_committed(next, XactLastCommitEnd);
 	rd_kafka_topic_partition_list_destroy(next);
+	return ok;
 }
 
-/* Retry the batch one message per transaction (see dead_letter_failed). */
+/*
+ * Retry the batch one message per transaction (see dead_letter_failed).
+ * After a dead letter the rest of the batch is read again from the
+ * checkpoint, the detectors having been dropped.
+ */
 static void
-process_isolated(void)
+process_isolated(rd_kafka_t *rk)
 {
 	for (int i = 0; i < batch_len; i++)
-		process_alone(i);
+	{
+		if (!process_alone(i))
+		{
+			drop_batch();
+			consumer_rewind(rk);
+			return;
+		}
+	}
+}
+
+/*
+ * Keep the detector cache within its budget.  What a checkpoint saved can
+ * go; trimming to 90% leaves room for a few batches before the next
+ * checkpoint has to make room again.
+ */
+static void
+trim_cache(void)
+{
+	Size		budget = (Size) driftlock_detector_cache_memory * 1024;
+
+	if (!detector_cache_trim(driftlock_detector_cache_size, budget))
+		return;					/* the next batch checkpoints (checkpoint_due) */
+	(void) detector_cache_trim(driftlock_detector_cache_size - driftlock_detector_cache_size / 10,
+							   budget - budget / 10);
 }
 
 /* After a commit: duration, cache use and lag of the batch's partitions. */
 static void
-publish_batch_metrics(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *next)
+publish_batch_metrics(rd_kafka_t *rk)
 {
-	static uint64 published_hits = 0,
-				published_misses = 0;
+	static DetectorCacheStats published;
 	DetectorCacheStats cs;
 	long		secs;
 	int			usecs;
@@ -613,11 +721,10 @@ publish_batch_metrics(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *next)
 	TimestampDifference(batch_started, GetCurrentTimestamp(), &secs, &usecs);
 	metrics_batch_done(secs + usecs / 1e6);
 	detector_cache_stats(&cs);
-	metrics_cache_stats(cs.hits - published_hits, cs.misses - published_misses);
-	published_hits = cs.hits;
-	published_misses = cs.misses;
-	metrics_detectors_active(worker_id, cs.entries);
-	merge_offsets(&owned, next);
+	metrics_cache_stats(cs.hits - published.hits, cs.misses - published.misses,
+						cs.evictions - published.evictions, replay_take_count());
+	published = cs;
+	metrics_detectors_active(worker_id, cs.entries, (uint64) cs.bytes);
 	refresh_lag(rk, true);
 }
 
@@ -669,10 +776,12 @@ driftlock_kafka_worker_main(Datum main_arg)
 			if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
 			{
 				ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
+				(void) checkpoint_now(owned, "reconnecting");
 				kafka_offsets_flush(rk, true);
 				consumer_close(rk);
 				rk = current_consumer = NULL;
 				detector_cache_reset();
+				replay_forget();
 			}
 		}
 		if (!driftlock_kafka_enabled)
@@ -740,8 +849,20 @@ driftlock_kafka_worker_main(Datum main_arg)
 			consumer_close(rk);
 			proc_exit(1);
 		}
-		if (batch_len == 0)
+		if (rewind_needed)
+		{
+			rewind_needed = false;
+			drop_batch();
+			consumer_rewind(rk);
 			continue;
+		}
+		if (batch_len == 0)
+		{
+			/* a quiet topic: save what learnt since the last checkpoint */
+			if (checkpoint_due())
+				(void) checkpoint_now(owned, "idle");
+			continue;
+		}
 
 		PG_TRY();
 		{
@@ -750,18 +871,20 @@ driftlock_kafka_worker_main(Datum main_arg)
 				ereport(LOG,
 						(errmsg("driftlock kafka worker %d retrying a batch of %d messages one by one after %d failures",
 								worker_id, batch_len, failures)));
-				process_isolated();
+				process_isolated(rk);
 			}
 			else
 			{
-				rd_kafka_topic_partition_list_t *next = process_batch(0, batch_len);
+				rd_kafka_topic_partition_list_t *next =
+					process_batch(0, batch_len, batch_len < driftlock_kafka_max_in_flight ||
+								  consumer_drained(rk));
 
 				kafka_offsets_committed(next, XactLastCommitEnd);
-				publish_batch_metrics(rk, next);
 				rd_kafka_topic_partition_list_destroy(next);
 			}
 			drop_batch();
-			detector_cache_trim(driftlock_detector_cache_size);
+			trim_cache();
+			publish_batch_metrics(rk);
 			backoff_ms = 0;
 			failures = 0;
 		}
@@ -769,18 +892,18 @@ driftlock_kafka_worker_main(Datum main_arg)
 		{
 			char		installed[64];
 
-			/* roll back, forget what the batch taught, go back to the stored offsets */
+			/* roll back, forget what the detectors learnt since the checkpoint, replay */
 			MemoryContextSwitchTo(TopMemoryContext);
 			EmitErrorReport();
 			FlushErrorState();
 			AbortCurrentTransaction();
 			drop_batch();
 			detector_cache_reset();
-			message_forget_streams();
+			stream_lookup_forget();
 			failures++;
 			backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
 			ereport(LOG,
-					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the stored offsets",
+					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the last checkpoint",
 							worker_id, backoff_ms)));
 			if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
 			{
@@ -798,6 +921,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 	/* SIGTERM: the last batch has committed (the loop only ends between batches) */
 	if (rk != NULL)
 	{
+		/* a clean stop replays nothing at the next start */
+		(void) checkpoint_now(owned, "shutting down");
 		kafka_offsets_flush(rk, true);
 		consumer_close(rk);
 	}

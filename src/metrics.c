@@ -66,7 +66,7 @@ static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 #define TOPIC_MAX 256
 #define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
 #define STAT_FILE_TMP STAT_FILE ".tmp"
-#define STAT_MAGIC 0x444c4d32	/* "DLM2" */
+#define STAT_MAGIC 0x444c4d33	/* "DLM3" */
 
 /*
  * The counters that are one number each (or one per label value), in one
@@ -88,6 +88,9 @@ enum
 	C_LATENCY_SUM_US = C_LATENCY + LATENCY_BUCKETS,
 	C_CACHE_HITS,
 	C_CACHE_MISSES,
+	C_CACHE_EVICTIONS,
+	C_CHECKPOINTS,
+	C_REPLAYED,
 	C_WORKER_RESTARTS,
 	N_COUNTERS
 };
@@ -115,6 +118,7 @@ typedef struct MetricsShared
 	pg_atomic_uint64 counters[N_COUNTERS];
 	pg_atomic_uint32 worker_started[MAX_WORKERS];
 	pg_atomic_uint32 detectors[MAX_WORKERS];
+	pg_atomic_uint64 cache_bytes[MAX_WORKERS];
 	PartitionLag lags[MAX_PARTITIONS];
 	int			max_streams;
 	int			nstreams;
@@ -302,6 +306,7 @@ metrics_shmem_startup(void)
 		{
 			pg_atomic_init_u32(&shared->worker_started[i], 0);
 			pg_atomic_init_u32(&shared->detectors[i], 0);
+			pg_atomic_init_u64(&shared->cache_bytes[i], 0);
 		}
 		for (int i = 0; i < MAX_PARTITIONS; i++)
 			shared->lags[i].owner = -1;
@@ -673,19 +678,31 @@ metrics_batch_done(double seconds)
 }
 
 void
-metrics_cache_stats(uint64 hits, uint64 misses)
+metrics_cache_stats(uint64 hits, uint64 misses, uint64 evictions, uint64 replayed)
 {
 	if (shared == NULL)
 		return;
 	count(C_CACHE_HITS, hits);
 	count(C_CACHE_MISSES, misses);
+	count(C_CACHE_EVICTIONS, evictions);
+	count(C_REPLAYED, replayed);
 }
 
 void
-metrics_detectors_active(int worker_id, int detectors)
+metrics_count_checkpoint(void)
+{
+	if (shared != NULL)
+		count(C_CHECKPOINTS, 1);
+}
+
+void
+metrics_detectors_active(int worker_id, int detectors, uint64 bytes)
 {
 	if (shared != NULL && worker_id >= 0 && worker_id < MAX_WORKERS)
+	{
 		pg_atomic_write_u32(&shared->detectors[worker_id], (uint32) detectors);
+		pg_atomic_write_u64(&shared->cache_bytes[worker_id], bytes);
+	}
 }
 
 void
@@ -697,6 +714,7 @@ metrics_worker_started(int worker_id)
 	if (pg_atomic_exchange_u32(&shared->worker_started[worker_id], 1) != 0)
 		count(C_WORKER_RESTARTS, 1);
 	pg_atomic_write_u32(&shared->detectors[worker_id], 0);
+	pg_atomic_write_u64(&shared->cache_bytes[worker_id], 0);
 }
 
 void
@@ -884,6 +902,7 @@ collect_samples(void)
 	HTAB	   *names;
 	uint64		cumulative = 0;
 	uint32		detectors = 0;
+	uint64		cache_bytes = 0;
 
 	require_shared();
 	names = stream_names();
@@ -954,9 +973,16 @@ collect_samples(void)
 	add_sample(l, "driftlock_batches_total", (double) counter(C_BATCHES));
 	add_sample(l, "driftlock_detector_cache_hits_total", (double) counter(C_CACHE_HITS));
 	add_sample(l, "driftlock_detector_cache_misses_total", (double) counter(C_CACHE_MISSES));
+	add_sample(l, "driftlock_detector_cache_evictions_total", (double) counter(C_CACHE_EVICTIONS));
 	for (int i = 0; i < MAX_WORKERS; i++)
+	{
 		detectors += pg_atomic_read_u32(&shared->detectors[i]);
+		cache_bytes += pg_atomic_read_u64(&shared->cache_bytes[i]);
+	}
 	add_sample(l, "driftlock_detectors_active", (double) detectors);
+	add_sample(l, "driftlock_detector_cache_bytes", (double) cache_bytes);
+	add_sample(l, "driftlock_checkpoints_total", (double) counter(C_CHECKPOINTS));
+	add_sample(l, "driftlock_messages_replayed_total", (double) counter(C_REPLAYED));
 	add_sample(l, "driftlock_worker_restarts_total", (double) counter(C_WORKER_RESTARTS));
 	LWLockAcquire(shared->lock, LW_SHARED);
 	add_sample(l, "driftlock_stats_reset_time_seconds",
@@ -1076,7 +1102,11 @@ static const Family families[] = {
 	{"driftlock_batches_total", "counter", "Batches committed by the Kafka workers."},
 	{"driftlock_detector_cache_hits_total", "counter", "Stream detectors found in a worker's cache."},
 	{"driftlock_detector_cache_misses_total", "counter", "Stream detectors loaded from driftlock.stream_state."},
+	{"driftlock_detector_cache_evictions_total", "counter", "Stream detectors dropped from a worker's cache to stay within driftlock.detector_cache_memory or driftlock.detector_cache_size."},
 	{"driftlock_detectors_active", "gauge", "Stream detectors cached in the Kafka workers."},
+	{"driftlock_detector_cache_bytes", "gauge", "Memory of the stream detectors cached in the Kafka workers."},
+	{"driftlock_checkpoints_total", "counter", "Checkpoints of the Kafka workers: the changed detectors saved with the offsets they correspond to."},
+	{"driftlock_messages_replayed_total", "counter", "Messages read again after a crash or a failed batch, which only the detectors learnt (their results were committed before)."},
 	{"driftlock_worker_restarts_total", "counter", "Times a Kafka worker started again after exiting."},
 	{"driftlock_stats_reset_time_seconds", "gauge", "Unix time of the last reset of these counters."},
 	{NULL, NULL, NULL}

@@ -30,8 +30,10 @@ extern void metrics_count_feedback(int64 learnt);
 
 /* Published immediately (they describe work, not rows). */
 extern void metrics_batch_done(double seconds);
-extern void metrics_cache_stats(uint64 hits, uint64 misses);
-extern void metrics_detectors_active(int worker_id, int detectors);
+extern void metrics_cache_stats(uint64 hits, uint64 misses, uint64 evictions,
+								uint64 replayed);
+extern void metrics_count_checkpoint(void);
+extern void metrics_detectors_active(int worker_id, int detectors, uint64 bytes);
 extern void metrics_worker_started(int worker_id);
 extern void metrics_set_lag(int worker_id, const char *topic, int32 partition, int64 lag);
 extern void metrics_forget_lag(int worker_id);

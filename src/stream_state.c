@@ -52,7 +52,7 @@ static CachedStatement save_stmt = {
 
 cbad_detector *
 driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
-					  bool *learn_only)
+					  bool *learn_only, bool *fresh)
 {
 	Datum		args[1] = {UUIDPGetDatum(stream_id)};
 	cbad_allocator allocator = driftlock_allocator(cxt);
@@ -62,6 +62,8 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
 	Datum		d;
 	int			ret;
 
+	if (fresh != NULL)
+		*fresh = false;
 	driftlock_check_schema();
 	ret = spi_run(for_update ? &load_for_update_stmt : &load_stmt, args, NULL, !for_update, 1);
 	if (ret != SPI_OK_SELECT)
@@ -94,6 +96,8 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
 					(errmsg("the stream's detector settings changed since its state was saved; starting afresh")));
 			cbad_detector_free(det);
 			det = NULL;
+			if (fresh != NULL)
+				*fresh = true;
 		}
 	}
 	if (det == NULL)
@@ -210,7 +214,7 @@ driftlock_score_stream(PG_FUNCTION_ARGS)
 	const uint8_t *payload;
 
 	SPI_connect();
-	det = driftlock_stream_load(id, false, cxt, NULL);
+	det = driftlock_stream_load(id, false, cxt, NULL, NULL);
 	SPI_finish();
 	payload = driftlock_payload_bytes(PG_GETARG_DATUM(1), get_fn_expr_argtype(fcinfo->flinfo, 1),
 									  (size_t) cbad_detector_config(det)->max_event_bytes, &len);
@@ -248,7 +252,7 @@ driftlock_observe(PG_FUNCTION_ARGS)
 													 get_fn_expr_argtype(fcinfo->flinfo, 1), 0, &len);
 
 	SPI_connect();
-	det = driftlock_stream_load(id, true, cxt, &learn_only);
+	det = driftlock_stream_load(id, true, cxt, &learn_only, NULL);
 	incidents_begin();
 	feedback_apply(id, det, &src);
 	driftlock_report_status(learn_only

@@ -16,10 +16,11 @@
  * The stream's detector, allocated in cxt: its saved state, or a fresh one
  * when there is none or its settings changed.  Errors when the stream does
  * not exist.  for_update locks the stream's row until the transaction ends.
- * learn_only (may be NULL) receives the stream's setting of that name.
+ * learn_only (may be NULL) receives the stream's setting of that name;
+ * fresh (may be NULL) whether a saved state was left for new settings.
  */
 extern cbad_detector *driftlock_stream_load(pg_uuid_t *stream_id, bool for_update,
-											MemoryContext cxt, bool *learn_only);
+											MemoryContext cxt, bool *learn_only, bool *fresh);
 
 /* Save the detector as the stream's state. */
 extern void driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det);

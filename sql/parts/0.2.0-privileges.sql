@@ -33,7 +33,8 @@ BEGIN
                             'driftlock_mark_normal_incident(bigint)'::regprocedure,
                             'driftlock_suppress(uuid, bigint, timestamptz, text)'::regprocedure,
                             'driftlock_unsuppress(uuid, bigint)'::regprocedure,
-                            'driftlock_resolve_incidents()'::regprocedure)
+                            'driftlock_resolve_incidents()'::regprocedure,
+                            'driftlock_streams_changed()'::regprocedure)
         ) o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
         WHERE a.grantee <> o.owner

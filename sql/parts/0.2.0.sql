@@ -360,3 +360,35 @@ END
 $$;
 COMMENT ON FUNCTION driftlock_resolve_incidents() IS
 'Resolve the open incidents whose last anomaly is older than driftlock.incident_quiet_period; returns how many';
+
+-- ---------------------------------------------------------------------------
+-- Checkpointed detector states (docs/operations.md#checkpoints)
+-- ---------------------------------------------------------------------------
+-- The Kafka worker saves its streams' detectors every
+-- driftlock.checkpoint_interval, not with every batch.  checkpoint_offset is
+-- where the saved states stand in the partition: after a crash the worker
+-- reads again from there, lets the detectors relearn up to next_offset
+-- without writing anything, and goes on.  NULL means next_offset: rows of
+-- 0.1.0 (which saved the states with every batch) and rows written by hand
+-- to make a group start somewhere.
+ALTER TABLE driftlock.kafka_offsets ADD COLUMN checkpoint_offset bigint;
+COMMENT ON COLUMN driftlock.kafka_offsets.checkpoint_offset IS
+'offset up to which the saved detector states include this partition''s messages (NULL: next_offset); after a crash the worker reads again from here';
+
+-- States are zstd-compressed by the detector itself (state format 3):
+-- stored out of line as they are, without a second compression.
+ALTER TABLE driftlock.stream_state ALTER COLUMN state SET STORAGE EXTERNAL;
+COMMENT ON COLUMN driftlock.stream_state.state IS
+'serialised detector state (zstd-compressed), as of the last checkpoint of the worker that feeds the stream';
+
+-- The Kafka workers keep stream lookups (name or id -> settings) between
+-- batches; any change of driftlock.streams tells them to look again.
+CREATE FUNCTION driftlock_streams_changed()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'driftlock_streams_changed'
+LANGUAGE C;
+COMMENT ON FUNCTION driftlock_streams_changed() IS
+'Trigger of driftlock.streams: invalidates the stream lookups cached by the Kafka workers';
+CREATE TRIGGER streams_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON driftlock.streams
+    FOR EACH STATEMENT EXECUTE FUNCTION driftlock_streams_changed();

@@ -1,7 +1,9 @@
 /*
  * cbad_state.c -- detector state to bytes and back
  *
- * Format (all integers little-endian, doubles as their IEEE-754 bits):
+ * Stored states are version 3: a compressed envelope around a plain state
+ * (see cbad_detector_serialize).  The plain state's format (version 2; all
+ * integers little-endian, doubles as their IEEE-754 bits):
  *   "DLCBAD" u16 version
  *   config: 8 x i32 (baseline_size, baseline_bytes, warmup, calibration_size,
  *           rebuild_interval, zstd_level, drift_window, max_event_bytes),
@@ -26,7 +28,8 @@
  * The tail of the calibration is not stored either: it is a function of the
  * calibration, fitted again on restore.
  *
- * Version 1 (driftlock 0.1.0) is read too and converted: it has no
+ * Versions 1 and 2 are read as they are (0.2.0 development builds wrote
+ * plain version 2 states).  Version 1 (driftlock 0.1.0) is read too and converted: it has no
  * accepted counter (taken as the events in the baseline and pending), no
  * exemplars or patterns (empty), and
  * after the drift flags a queue of alarms waiting to join the calibration
@@ -39,7 +42,12 @@
 #include <string.h>
 
 #define STATE_MAGIC "DLCBAD"
-#define STATE_VERSION 2		/* bump on any change of the layout */
+#define PLAIN_VERSION 2		/* bump on any change of the layout */
+#define STATE_VERSION 3		/* the compressed envelope */
+/* zstd level of the envelope: level 1 is 4x smaller here, level 3 barely more */
+#define ENVELOPE_LEVEL 1
+/* A plain state is far below this at any valid setting (checked on read). */
+#define PLAIN_MAX ((size_t) 256 << 20)
 
 typedef struct writer
 {
@@ -104,8 +112,9 @@ fnv1a(const uint8_t *p, size_t n)
 	return h;
 }
 
-cbad_status
-cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
+/* The layout above (version 2), uncompressed. */
+static cbad_status
+serialize_plain(const cbad_detector *det, uint8_t **out, size_t *outlen)
 {
 	cbad_mem	outmem;
 	writer		w = {&outmem, {0}, false};
@@ -117,7 +126,7 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 	*out = NULL;
 	*outlen = 0;
 	w_bytes(&w, STATE_MAGIC, 6);
-	w_u64(&w, STATE_VERSION, 2);
+	w_u64(&w, PLAIN_VERSION, 2);
 	w_u64(&w, (uint32_t) c->baseline_size, 4);
 	w_u64(&w, (uint32_t) c->baseline_bytes, 4);
 	w_u64(&w, (uint32_t) c->warmup, 4);
@@ -171,6 +180,59 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 	if (w.failed)
 	{
 		cbad_buf_release(w.mem, &w.buf);
+		return CBAD_ENOMEM;
+	}
+	*out = w.buf.data;
+	*outlen = w.buf.len;
+	return CBAD_OK;
+}
+
+/*
+ * Version 3: "DLCBAD" u16 3, u32 length of the plain state, a zstd frame
+ * of the plain state (version 2, with its own hash), u64 FNV-1a hash of
+ * everything before it.  Calibration scores and baseline events compress
+ * about fourfold; the dictionary tables are never stored at all.
+ */
+cbad_status
+cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
+{
+	cbad_mem	outmem;
+	writer		w = {&outmem, {0}, false};
+	uint8_t    *plain;
+	size_t		plain_len,
+				bound,
+				n;
+	ZSTD_CCtx  *cctx;
+	cbad_status status;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((status = serialize_plain(det, &plain, &plain_len)) != CBAD_OK)
+		return status;
+	cbad_mem_init(&outmem, &det->mem.allocator);
+	bound = ZSTD_compressBound(plain_len);
+	cctx = ZSTD_createCCtx_advanced(cbad_mem_zstd(&outmem));
+	w_bytes(&w, STATE_MAGIC, 6);
+	w_u64(&w, STATE_VERSION, 2);
+	w_u64(&w, (uint64_t) plain_len, 4);
+	if (cctx == NULL || !cbad_buf_reserve(&outmem, &w.buf, w.buf.len + bound + 8))
+		w.failed = true;
+	else
+	{
+		n = ZSTD_compressCCtx(cctx, w.buf.data + w.buf.len, bound, plain, plain_len,
+							  ENVELOPE_LEVEL);
+		if (ZSTD_isError(n))
+			w.failed = true;
+		else
+			w.buf.len += n;
+	}
+	ZSTD_freeCCtx(cctx);
+	cbad_mem_free(&outmem, plain);
+	if (!w.failed)
+		w_u64(&w, fnv1a(w.buf.data, w.buf.len), 8);
+	if (w.failed)
+	{
+		cbad_buf_release(&outmem, &w.buf);
 		return CBAD_ENOMEM;
 	}
 	*out = w.buf.data;
@@ -341,9 +403,9 @@ r_patterns(reader *r, cbad_detector *det)
 	return t->exemplar_bytes <= cbad_exemplar_budget(&det->cfg) ? CBAD_OK : CBAD_ECORRUPT;
 }
 
-cbad_status
-cbad_detector_deserialize(const uint8_t *data, size_t len,
-						  const cbad_allocator *allocator, cbad_detector **out)
+static cbad_status
+deserialize_plain(const uint8_t *data, size_t len,
+				  const cbad_allocator *allocator, cbad_detector **out)
 {
 	reader		r = {data, len, false};
 	cbad_config c;
@@ -361,7 +423,7 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	r.p = data + 6;
 	r.left = len - 6 - 8;
 	version = r_u64(&r, 2);
-	if (version != 1 && version != STATE_VERSION)
+	if (version != 1 && version != PLAIN_VERSION)
 		return CBAD_ECORRUPT;
 
 	memset(&c, 0, sizeof(c));
@@ -507,4 +569,52 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 corrupt:
 	cbad_detector_free(det);
 	return CBAD_ECORRUPT;
+}
+
+/* Version 3 holds a plain state (version 2); versions 1 and 2 are read as they are. */
+cbad_status
+cbad_detector_deserialize(const uint8_t *data, size_t len,
+						  const cbad_allocator *allocator, cbad_detector **out)
+{
+	reader		r = {data, len, false};
+	cbad_mem	mem;
+	uint64_t	plain_len;
+	uint8_t    *plain;
+	ZSTD_DCtx  *dctx;
+	size_t		n;
+	cbad_status status;
+
+	*out = NULL;
+	if (data == NULL || len < 6 + 2 + 4 + 8 || memcmp(data, STATE_MAGIC, 6) != 0)
+		return CBAD_ECORRUPT;
+	r.p = data + 6;
+	r.left = len - 6;
+	if (r_u64(&r, 2) != STATE_VERSION)
+		return deserialize_plain(data, len, allocator, out);
+	if (fnv1a(data, len - 8) != (r.p = data + len - 8, r.left = 8, r_u64(&r, 8)))
+		return CBAD_ECORRUPT;
+	r.p = data + 8;
+	r.left = 4;
+	plain_len = r_u64(&r, 4);
+	if (plain_len < 6 + 2 + 8 || plain_len > PLAIN_MAX)
+		return CBAD_ECORRUPT;
+	/* the frame must say the same length: no allocation on a forged one */
+	if (ZSTD_getFrameContentSize(data + 12, len - 12 - 8) != plain_len)
+		return CBAD_ECORRUPT;
+	cbad_mem_init(&mem, allocator);
+	dctx = ZSTD_createDCtx_advanced(cbad_mem_zstd(&mem));
+	if (dctx == NULL || (plain = cbad_mem_alloc(&mem, (size_t) plain_len)) == NULL)
+	{
+		ZSTD_freeDCtx(dctx);
+		return CBAD_ENOMEM;
+	}
+	n = ZSTD_decompressDCtx(dctx, plain, (size_t) plain_len, data + 12, len - 12 - 8);
+	ZSTD_freeDCtx(dctx);
+	if (ZSTD_isError(n) || n != plain_len ||
+		memcmp(plain + 6, "\x02\x00", 2) != 0)
+		status = CBAD_ECORRUPT;
+	else
+		status = deserialize_plain(plain, n, allocator, out);
+	cbad_mem_free(&mem, plain);
+	return status;
 }

@@ -148,6 +148,41 @@ main(int argc, char **argv)
 		}
 		printf("memory per warm stream         %10.1f KiB mean, %.1f KiB max over %d streams (600 events each)\n",
 			   sum / 1024.0 / nstreams, max / 1024.0, nstreams);
+		/* what a worker writes at a checkpoint and reads on a cache miss */
+		{
+			size_t		state_sum = 0;
+			double		t_save,
+						t_load;
+
+			t0 = now_seconds();
+			for (int s = 0; s < nstreams; s++)
+			{
+				uint8_t    *state;
+				size_t		state_len;
+
+				if (cbad_detector_serialize(dets[s], &state, &state_len) != CBAD_OK)
+					return 2;
+				state_sum += state_len;
+				cbad_buffer_free(dets[s], state);
+			}
+			t_save = now_seconds() - t0;
+			t0 = now_seconds();
+			for (int s = 0; s < nstreams; s++)
+			{
+				uint8_t    *state;
+				size_t		state_len;
+				cbad_detector *copy;
+
+				if (cbad_detector_serialize(dets[s], &state, &state_len) != CBAD_OK ||
+					cbad_detector_deserialize(state, state_len, NULL, &copy) != CBAD_OK)
+					return 2;
+				cbad_buffer_free(dets[s], state);
+				cbad_detector_free(copy);
+			}
+			t_load = now_seconds() - t0 - t_save;
+			printf("saved state per warm stream    %10.1f KiB mean (compressed); save %.0f us, load %.0f us\n",
+				   state_sum / 1024.0 / nstreams, 1e6 * t_save / nstreams, 1e6 * t_load / nstreams);
+		}
 		for (int s = 0; s < nstreams; s++)
 			cbad_detector_free(dets[s]);
 		free(dets);

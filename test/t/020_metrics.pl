@@ -30,7 +30,7 @@ my $alpha = 'alpha "q" \\ x';
 my $alpha_prom = 'alpha \\"q\\" \\\\ x';
 
 # gauges: current state, not counts
-my @gauges = qw(driftlock_kafka_consumer_lag driftlock_detectors_active
+my @gauges = qw(driftlock_kafka_consumer_lag driftlock_detectors_active driftlock_detector_cache_bytes
   driftlock_incidents_open driftlock_stats_reset_time_seconds);
 my $not_gauge = 'metric NOT IN (' . join(', ', map { sql_quote($_) } @gauges) . ')';
 my $counted = "$not_gauge AND metric <> 'driftlock_worker_restarts_total'";

@@ -537,7 +537,7 @@ test_state_v1(void)
 	CHECK_DBL(cbad_detector_config(det)->drift_novelty, ==, 0.45);
 	CHECK_DBL(cbad_detector_config(det)->alpha, ==, 0.1);
 
-	/* it goes on judging, and its new state is version 2 */
+	/* it goes on judging, and its new state is version 3 */
 	for (int i = 60; i < 160; i++)
 	{
 		size_t		n = synthetic_event(&rng, (uint64_t) i, e, sizeof(e));
@@ -550,7 +550,7 @@ test_state_v1(void)
 	flagged += v.is_anomaly;
 	CHECK_INT(flagged, ==, 1);
 	CHECK_INT(cbad_detector_serialize(det, &data, &len), ==, CBAD_OK);
-	CHECK(data != NULL && len > 8 && data[6] == 2 && data[7] == 0);
+	CHECK(data != NULL && len > 8 && data[6] == 3 && data[7] == 0);
 	cbad_buffer_free(det, data);
 	check_continues(det, 9, 200, "converted from version 1");
 	cbad_detector_free(det);

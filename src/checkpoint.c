@@ -1,0 +1,128 @@
+/*
+ * checkpoint.c -- when and how a Kafka worker saves its detectors
+ *
+ * Every batch commits its anomalies, dead letters and next offsets, but
+ * saving each touched stream's detector with every batch made the worker
+ * spend a quarter of its time (and most of its WAL) moving states around
+ * once streams were many.  So states are saved at checkpoints: every
+ * driftlock.checkpoint_interval or driftlock.checkpoint_messages, whichever
+ * comes first, and when the detector cache needs room.  A checkpoint saves
+ * every detector changed since the last one and, in the same transaction,
+ * records per partition the offset up to which they learnt
+ * (kafka_offsets.checkpoint_offset): a consistent cut, as in Flink's
+ * aligned checkpoints.  After a crash or a failed batch the partitions are
+ * read again from there and the messages up to the committed offsets are
+ * replayed (replay.c), which bounds the replay by the checkpoint settings.
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "batch_writer.h"
+#include "checkpoint.h"
+#include "detector_cache.h"
+#include "guc.h"
+#include "metrics.h"
+
+static TimestampTz last_checkpoint = 0;
+static int64 messages_since = 0;
+static bool requested = false;
+static bool written = false;	/* by the transaction in progress */
+
+void
+checkpoint_count_messages(int n)
+{
+	messages_since += n;
+}
+
+void
+checkpoint_request(void)
+{
+	requested = true;
+}
+
+bool
+checkpoint_due(void)
+{
+	DetectorCacheStats cs;
+
+	written = false;			/* a new transaction: what an aborted one wrote is gone */
+	if (last_checkpoint == 0)
+		last_checkpoint = GetCurrentTimestamp();
+	if (requested || messages_since >= driftlock_checkpoint_messages)
+		return true;
+	detector_cache_stats(&cs);
+	if (cs.changed == 0)
+		return false;
+	if (cs.bytes > (Size) driftlock_detector_cache_memory * 1024 ||
+		cs.entries > driftlock_detector_cache_size)
+		return true;
+	return TimestampDifferenceExceeds(last_checkpoint, GetCurrentTimestamp(),
+									  driftlock_checkpoint_interval);
+}
+
+void
+checkpoint_write(const rd_kafka_topic_partition_list_t *positions)
+{
+	detector_cache_save_changed();
+	for (int i = 0; positions != NULL && i < positions->cnt; i++)
+		if (positions->elems[i].offset >= 0)
+			batch_save_checkpoint(driftlock_kafka_group_id, positions->elems[i].topic,
+								  positions->elems[i].partition, positions->elems[i].offset);
+	written = true;
+}
+
+void
+checkpoint_committed(void)
+{
+	if (!written)
+		return;
+	written = false;
+	requested = false;
+	messages_since = 0;
+	last_checkpoint = GetCurrentTimestamp();
+	metrics_count_checkpoint();
+}
+
+bool
+checkpoint_now(const rd_kafka_topic_partition_list_t *positions, const char *why)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+	DetectorCacheStats cs;
+
+	detector_cache_stats(&cs);
+	if (cs.changed == 0 && !requested)
+		return true;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		checkpoint_write(positions);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		checkpoint_committed();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		written = false;
+		detector_cache_reset();
+		ereport(LOG,
+				(errmsg("driftlock could not save its detectors (%s): they will relearn from the last checkpoint", why)));
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}

@@ -1,0 +1,122 @@
+/*
+ * replay.c -- messages read again after a crash or a failed batch
+ *
+ * The detectors' states are saved at checkpoints (checkpoint.c), while
+ * offsets, anomalies and dead letters commit with every batch.  So a
+ * partition is (re)read from its checkpoint offset, and the messages from
+ * there to its committed next offset are replayed: each goes through its
+ * stream's detector again, which, being deterministic and starting from
+ * the saved state, reaches the same verdicts, but nothing is written for
+ * them -- their anomalies, incidents and dead letters are committed
+ * already.  Messages that were set aside as dead letters never taught the
+ * detector, so they are skipped.  Past the committed offset, processing is
+ * live again.
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "batch_writer.h"
+#include "replay.h"
+
+typedef struct ReplayRange
+{
+	char	   *topic;
+	int32		partition;
+	int64		until;			/* first offset not committed */
+	int64	   *dead;			/* dead letters in the range, ascending */
+	int			ndead;
+	int			next_dead;		/* the first of them not passed yet */
+} ReplayRange;
+
+static ReplayRange *ranges = NULL;
+static int	nranges = 0;
+static int	ranges_cap = 0;
+static uint64 replayed = 0;
+
+static void
+drop_range(int i)
+{
+	pfree(ranges[i].topic);
+	pfree(ranges[i].dead);
+	ranges[i] = ranges[--nranges];
+}
+
+static int
+find_range(const char *topic, int32 partition)
+{
+	for (int i = 0; i < nranges; i++)
+		if (ranges[i].partition == partition && strcmp(ranges[i].topic, topic) == 0)
+			return i;
+	return -1;
+}
+
+void
+replay_plan(const char *topic, int32 partition, int64 from, int64 until)
+{
+	int			i = find_range(topic, partition);
+	ReplayRange *r;
+
+	if (i >= 0)
+		drop_range(i);
+	if (from < 0 || until <= from)
+		return;
+	if (nranges == ranges_cap)
+	{
+		ranges_cap = Max(8, ranges_cap * 2);
+		ranges = ranges == NULL
+			? MemoryContextAlloc(TopMemoryContext, sizeof(ReplayRange) * ranges_cap)
+			: repalloc(ranges, sizeof(ReplayRange) * ranges_cap);
+	}
+	r = &ranges[nranges];
+	r->dead = batch_dead_letter_offsets(topic, partition, from, until, &r->ndead);
+	r->topic = MemoryContextStrdup(TopMemoryContext, topic);
+	r->partition = partition;
+	r->until = until;
+	r->next_dead = 0;
+	nranges++;
+	ereport(LOG,
+			(errmsg("driftlock will replay %s[%d] from offset %lld to %lld: the detectors learn again what they learnt after their last checkpoint",
+					topic, partition, (long long) from, (long long) until)));
+}
+
+ReplayKind
+replay_kind(const char *topic, int32 partition, int64 offset)
+{
+	int			i;
+	ReplayRange *r;
+
+	if (nranges == 0)
+		return REPLAY_LIVE;
+	if ((i = find_range(topic, partition)) < 0)
+		return REPLAY_LIVE;
+	r = &ranges[i];
+	if (offset >= r->until)
+	{
+		drop_range(i);
+		return REPLAY_LIVE;
+	}
+	/* a partition's messages come in offset order */
+	while (r->next_dead < r->ndead && r->dead[r->next_dead] < offset)
+		r->next_dead++;
+	if (r->next_dead < r->ndead && r->dead[r->next_dead] == offset)
+		return REPLAY_SKIP;
+	replayed++;
+	return REPLAY_LEARN;
+}
+
+uint64
+replay_take_count(void)
+{
+	uint64		n = replayed;
+
+	replayed = 0;
+	return n;
+}
+
+void
+replay_forget(void)
+{
+	while (nranges > 0)
+		drop_range(nranges - 1);
+}

@@ -1,0 +1,31 @@
+/*
+ * replay.h -- messages read again after a crash or a failed batch, up to
+ * where the results were committed
+ */
+#ifndef DRIFTLOCK_REPLAY_H
+#define DRIFTLOCK_REPLAY_H
+
+typedef enum ReplayKind
+{
+	REPLAY_LIVE,				/* past the committed offset: process it */
+	REPLAY_LEARN,				/* committed already: only the detector learns it */
+	REPLAY_SKIP					/* committed as a dead letter: nothing to do */
+} ReplayKind;
+
+/*
+ * The partition will be read from from, and its results are committed up
+ * to until: what comes before until is replayed (SPI connected, to read
+ * the dead letters of the range).  Replaces the partition's earlier plan.
+ */
+extern void replay_plan(const char *topic, int32 partition, int64 from, int64 until);
+
+/* What to do with the message at offset of the partition. */
+extern ReplayKind replay_kind(const char *topic, int32 partition, int64 offset);
+
+/* Messages replayed since the last call. */
+extern uint64 replay_take_count(void);
+
+/* Forget every plan (the partitions were revoked). */
+extern void replay_forget(void);
+
+#endif

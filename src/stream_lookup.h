@@ -1,0 +1,23 @@
+/*
+ * stream_lookup.h -- the stream a Kafka message's key names (cached)
+ */
+#ifndef DRIFTLOCK_STREAM_LOOKUP_H
+#define DRIFTLOCK_STREAM_LOOKUP_H
+
+#include "utils/uuid.h"
+
+#include "cbad/cbad.h"
+
+/*
+ * The stream a key names (a stream UUID in any form uuid_in accepts, or a
+ * stream name) with its settings and whether it only learns; false when
+ * there is none.  In a transaction, SPI connected.  Remembered until
+ * driftlock.streams changes or stream_lookup_forget().
+ */
+extern bool stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg,
+							   bool *learn_only);
+
+/* Forget every lookup (after a failed batch). */
+extern void stream_lookup_forget(void);
+
+#endif
