@@ -39,6 +39,7 @@ static int	changed_count = 0;
 static uint64 hits = 0;
 static uint64 misses = 0;
 static uint64 evictions = 0;
+static uint64 evicted_bytes = 0;
 
 static void
 create_table(void)
@@ -169,6 +170,7 @@ detector_cache_trim(int max_entries, Size max_bytes)
 
 		if (!e->changed)
 		{
+			evicted_bytes += e->bytes;
 			remove_entry(e);
 			evictions++;
 			n--;
@@ -191,6 +193,7 @@ detector_cache_stats(DetectorCacheStats *stats)
 	stats->hits = hits;
 	stats->misses = misses;
 	stats->evictions = evictions;
+	stats->evicted_bytes = evicted_bytes;
 	stats->entries = (int) hash_get_num_entries(cache);
 	stats->changed = changed_count;
 	stats->bytes = cache_bytes;

@@ -13,6 +13,7 @@ typedef struct DetectorCacheStats
 	uint64		hits;
 	uint64		misses;
 	uint64		evictions;
+	uint64		evicted_bytes;	/* memory of the evicted detectors */
 	int			entries;
 	int			changed;		/* entries changed since the last checkpoint */
 	Size		bytes;			/* memory of the cached detectors */

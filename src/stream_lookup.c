@@ -36,7 +36,7 @@ PG_FUNCTION_INFO_V1(driftlock_streams_changed);
  * Lookups remembered at most; beyond, they are all forgotten (a flood of
  * distinct unknown keys must not grow the worker without bound).
  */
-#define LOOKUPS_MAX 200000
+#define LOOKUPS_MAX 100000
 
 /* A UUID as uuid_in reads it: optional braces, hyphens after groups of 4. */
 static bool

@@ -241,7 +241,10 @@ run_case() {
 		(SELECT coalesce(round(avg(pg_column_size(state))), 0) FROM driftlock.stream_state),
 		(SELECT count(*) FROM driftlock.anomalies),
 		(SELECT count(*) FROM driftlock.dead_letters),
-		current_setting('driftlock.detector_cache_size', true)")
+		current_setting('driftlock.detector_cache_size', true),
+		(SELECT coalesce(sum(value), 0) FROM driftlock.metrics WHERE metric = 'driftlock_detector_cache_bytes'),
+		(SELECT coalesce(sum(value), 0) FROM driftlock.metrics WHERE metric = 'driftlock_detector_cache_evictions_total'),
+		(SELECT coalesce(sum(value), 0) FROM driftlock.metrics WHERE metric = 'driftlock_checkpoints_total')")
 	local cache_mem
 	cache_mem=$(pg_q "SHOW driftlock.detector_cache_memory" 2>/dev/null) || cache_mem="n/a"
 	stop_pg
@@ -258,13 +261,14 @@ run_case() {
 	fi
 	stop_mock
 
-	IFS='|' read -r wal heap state_size nstate colsize anomalies dead cache_size <<<"$fig"
+	IFS='|' read -r wal heap state_size nstate colsize anomalies dead cache_size cache_bytes evictions checkpoints <<<"$fig"
 	local out
 	out=$(awk -v name="$name" -v nev="$nev" -v done="$n_done" -v start="$start_count" -v t0="$t0" -v t1="$t1" \
 		-v cpu="$((c1 - c0))" -v cpufrom="$cpu_from" -v hz="$(getconf CLK_TCK)" \
 		-v rss="$rss" -v hwm="$hwm" -v anon="$anon" -v wal="$wal" -v heap="$heap" \
 		-v ss="$state_size" -v ns="$nstate" -v cs="$colsize" -v an="$anomalies" -v dl="$dead" \
-		-v fin="$finished" -v dead_s="$deadline" -v csize="$cache_size" -v cmem="$cache_mem" 'BEGIN {
+		-v fin="$finished" -v dead_s="$deadline" -v csize="$cache_size" -v cmem="$cache_mem" \
+		-v cbytes="$cache_bytes" -v evict="$evictions" -v ckpt="$checkpoints" 'BEGIN {
 		d = done > 0 ? done : 1
 		rate = (t1 > t0) ? (done - start) / (t1 - t0) : 0
 		us = (done > cpufrom) ? 1e6 * cpu / hz / (done - cpufrom) : 0
@@ -274,6 +278,7 @@ run_case() {
 			printf "worker: did not finish in %d s (done %d of %d; %.0f events/s so far; %d anomalies, %d dead letters)\n", dead_s, done, nev, rate, an, dl
 		printf "worker CPU: %.2f s = %.1f us per message\n", cpu / hz, us
 		printf "worker memory: VmRSS %.1f MiB, VmHWM %.1f MiB, RssAnon %.1f MiB (driftlock.detector_cache_size %s, driftlock.detector_cache_memory %s)\n", rss / 1024, hwm / 1024, anon / 1024, csize == "" ? "n/a" : csize, cmem
+		printf "detector cache: %.1f MiB in use, %d evictions; %d checkpoints\n", cbytes / 1048576, evict, ckpt
 		printf "written per event: WAL %.0f B, heap %.0f B; driftlock.stream_state: %d streams with state, %.0f B on disk per stream, state %d B mean\n", wal / d, heap / d, ns, ns ? ss / ns : 0, cs
 		printf "RESULT|%.0f|%.1f|%.1f|%.1f|%.0f|%.0f|%.0f|%s\n", rate, us, rss / 1024, hwm / 1024, wal / d, heap / d, ns ? ss / ns : 0,
 			fin ? "" : sprintf("did not finish in %d s (done %d of %d)", dead_s, done, nev) }')
