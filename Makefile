@@ -6,6 +6,9 @@
 #   make unit [SANITIZE=1]     C unit tests of the detector core (test/unit/test_*.c)
 #   make bench-build           build the benchmarks (test/bench/*.c), do not run them
 #   make tools                 build the test tools (test/tools/mock_kafka)
+#   make check-fast            the edit-test loop, about a minute: unit tests, the
+#                              static checks, pg_regress and two worker TAP tests
+#                              (after make install, as a user other than root)
 #
 # PGXS's "make check" is not supported for extensions and exits 0 without
 # testing anything: use installcheck (it starts its own temporary instance).
@@ -62,6 +65,11 @@ PG_CPPFLAGS += -I$(srcdir)/src -DDRIFTLOCK_VERSION='"$(EXTVERSION)"'
 # some, so -Wunused-parameter is switched off for the glue; everything else
 # -Wextra reports is an error.  The standalone builds below keep it on.
 PG_CFLAGS += -Wall -Wextra -Werror -Wno-unused-parameter
+# Export only PostgreSQL's entry points (see DRIFTLOCK_SQL_FUNCTION in
+# src/driftlock.h; test/check_exports.sh checks).  PostgreSQL 16's PGXS does
+# the same and defines PGDLLEXPORT this way; before, it was empty.
+PG_CFLAGS += -fvisibility=hidden
+PG_CPPFLAGS += '-DPGDLLEXPORT=__attribute__((visibility("default")))'
 
 EXTRA_CLEAN = tmp_check tmp_check_regress results regression.diffs regression.out \
 	$(UNIT_BINS) $(BENCH_BINS) $(TOOL_BINS)
@@ -103,7 +111,18 @@ BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
 TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw
 
-.PHONY: unit bench-build tools prove
+.PHONY: unit bench-build tools prove check-fast
+
+# The fast tier: what an edit most likely breaks, in about a minute (the
+# full suite is test/run_all.sh).  010 covers the worker's path end to end,
+# 013 exactly-once across kill -9 with checkpoints and replay.
+CHECK_FAST_TAP = test/t/010_worker_basic.pl test/t/013_worker_crash.pl
+check-fast: all tools
+	$(MAKE) --no-print-directory unit
+	$(srcdir)/test/check_spi_parameterised.sh
+	$(srcdir)/test/check_exports.sh
+	$(MAKE) --no-print-directory installcheck
+	$(MAKE) --no-print-directory prove PROVE_TESTS="$(CHECK_FAST_TAP)" PROVE_FLAGS=-j2
 
 # Unit tests are always rebuilt (cheap), so switching SANITIZE=1 on or off
 # never runs a stale binary.  Every test runs even after a failure.

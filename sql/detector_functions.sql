@@ -128,7 +128,8 @@ SELECT (v).warm, (v).explanation ~ 'Only its first 100 of 20000000 bytes were sc
 FROM (SELECT driftlock_detect(repeat('y', 20000000), '{"max_event_bytes": 100}') OVER () AS v) s;
 
 -- driftlock_score against an inline baseline
-SELECT (s).is_anomaly, (s).warm, round((s).p_value::numeric, 4) AS p
+-- (the p-value depends on the compressed sizes, so on the zstd version: a range)
+SELECT (s).is_anomaly, (s).warm, (s).p_value BETWEEN 0.3 AND 0.7 AS p_middling
 FROM (SELECT driftlock_score(array_agg(line ORDER BY ts), 'GET /api/cart/7 HTTP/1.1 200 12ms user=u700', '{"warmup": 100}') AS s
       FROM events WHERE ts <= 300) t;
 SELECT (s).is_anomaly, (s).warm, (s).explanation ~ 'New in it' AS names_new

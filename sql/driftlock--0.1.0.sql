@@ -360,6 +360,12 @@ BEGIN
             FROM pg_catalog.pg_depend d
             JOIN pg_catalog.pg_type t ON t.oid = d.objid
             WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.deptype = 'e'
+              -- array types and tables' row types (members too from
+              -- PostgreSQL 17 on) take their privileges from what they
+              -- belong to, and refuse GRANT and REVOKE of their own
+              AND t.typcategory <> 'A'
+              AND NOT EXISTS (SELECT FROM pg_catalog.pg_class c
+                              WHERE c.oid = t.typrelid AND c.relkind <> 'c')
         ) o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
         WHERE o.refobjid = (SELECT e.oid FROM pg_catalog.pg_extension e WHERE e.extname = 'driftlock')

@@ -312,6 +312,10 @@ WITH ext AS (
     SELECT 'type', t.oid::regtype::text, t.typowner,
            aclexplode(coalesce(t.typacl, acldefault('T', t.typowner)))
     FROM ext JOIN pg_type t ON ext.classid = 'pg_type'::regclass AND t.oid = ext.objid
+    -- array types and tables' row types: members from PostgreSQL 17 on,
+    -- with the privileges of what they belong to
+    WHERE t.typcategory <> 'A'
+      AND NOT EXISTS (SELECT FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
 )
 SELECT kind, object,
        CASE WHEN (a).grantee = 0 THEN 'PUBLIC' ELSE (a).grantee::regrole::text END AS grantee,

@@ -18,6 +18,7 @@ SELECT conrelid::regclass AS table_name, conname, contype,
        pg_get_constraintdef(oid) AS definition
 FROM pg_constraint
 WHERE connamespace = 'driftlock'::regnamespace
+  AND contype <> 'n'  -- NOT NULL constraints: rows from PostgreSQL 18 on (nullability is above)
 ORDER BY conrelid::regclass::text, conname;
 
 SELECT tablename, indexname, indexdef

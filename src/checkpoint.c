@@ -27,6 +27,7 @@
 #include "detector_cache.h"
 #include "guc.h"
 #include "metrics.h"
+#include "spi_plans.h"
 
 static TimestampTz last_checkpoint = 0;
 static int64 messages_since = 0;
@@ -100,14 +101,9 @@ checkpoint_now(const rd_kafka_topic_partition_list_t *positions, const char *why
 		return true;
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		spi_xact_begin();
 		checkpoint_write(positions);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		spi_xact_commit();
 		checkpoint_committed();
 	}
 	PG_CATCH();

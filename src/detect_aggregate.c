@@ -16,10 +16,11 @@
 #include "utils/jsonb.h"
 
 #include "detector_glue.h"
+#include "driftlock.h"
 #include "stream_config.h"
 
-PG_FUNCTION_INFO_V1(driftlock_detect_transition);
-PG_FUNCTION_INFO_V1(driftlock_detect_final);
+DRIFTLOCK_SQL_FUNCTION(driftlock_detect_transition);
+DRIFTLOCK_SQL_FUNCTION(driftlock_detect_final);
 
 typedef struct DetectState
 {

@@ -52,6 +52,7 @@ int			driftlock_incident_quiet_period = 900;
 int			driftlock_metrics_max_streams = 1000;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
+int			driftlock_kafka_restart_interval = 5;	/* s */
 char	   *driftlock_kafka_properties = NULL;
 
 /* pg_notify() refuses channel names of NAMEDATALEN bytes or more */
@@ -316,6 +317,16 @@ driftlock_guc_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	DefineCustomIntVariable("driftlock.kafka_restart_interval",
+							"Seconds before a Kafka worker that exited or crashed is started again (1 s .. 1 h, restart).",
+							"A worker exits after an error it cannot retry (offsets unreadable) or a SIGTERM, and is restarted with the rest of the server after a crash.  Requires a server restart.",
+							&driftlock_kafka_restart_interval,
+							5,
+							1, 3600,
+							restart_context,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 	DefineCustomIntVariable("driftlock.kafka_workers",
 							"Number of Kafka consumer workers (0 .. 32, restart).",
 							"0 starts no worker.  Each worker is a background worker, so max_worker_processes must leave room for them.  Requires a server restart.",
@@ -354,9 +365,5 @@ driftlock_guc_init(void)
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
 							   NULL, NULL, show_kafka_properties);
 
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("driftlock");
-#else
-	EmitWarningsOnPlaceholders("driftlock");
-#endif
 }

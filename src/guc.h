@@ -29,6 +29,7 @@ extern int	driftlock_incident_quiet_period;	/* seconds */
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;
 extern int	driftlock_kafka_workers;
+extern int	driftlock_kafka_restart_interval;	/* s */
 extern char *driftlock_kafka_properties;
 extern int	driftlock_metrics_max_streams;
 

@@ -28,6 +28,7 @@
 #include "kafka_consumer.h"
 #include "message/kafka_properties.h"
 #include "replay.h"
+#include "spi_plans.h"
 
 void		(*consumer_on_revoke) (void) = NULL;
 void		(*consumer_on_assign) (const rd_kafka_topic_partition_list_t *parts) = NULL;
@@ -167,10 +168,7 @@ set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		spi_xact_begin();
 		for (int i = 0; i < parts->cnt; i++)
 		{
 			rd_kafka_topic_partition_t *p = &parts->elems[i];
@@ -195,9 +193,7 @@ set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 				replay_plan(p->topic, p->partition, p->offset, next);
 			}
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		spi_xact_commit();
 	}
 	PG_CATCH();
 	{

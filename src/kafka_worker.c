@@ -66,13 +66,12 @@
 #include "kafka_worker.h"
 #include "metrics.h"
 #include "replay.h"
+#include "spi_plans.h"
 #include "stream_lookup.h"
 #include "stream_state.h"
 
 PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
 
-/* Seconds between two starts of a worker that exited. */
-#define WORKER_RESTART_SECONDS 5
 /* How long an idle poll waits before the loop checks signals again. */
 #define IDLE_POLL_MS 200
 /* Retry delays after a failed batch. */
@@ -81,7 +80,6 @@ PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
 /* After this many failures in a row, a batch is retried message by message. */
 #define ISOLATE_AFTER_FAILURES 3
 
-static volatile sig_atomic_t got_sigterm = false;
 static int	worker_id = 0;
 
 /*
@@ -109,7 +107,7 @@ driftlock_kafka_register_workers(void)
 		memset(&worker, 0, sizeof(worker));
 		worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 		worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-		worker.bgw_restart_time = WORKER_RESTART_SECONDS;
+		worker.bgw_restart_time = driftlock_kafka_restart_interval;
 		strlcpy(worker.bgw_library_name, "driftlock", BGW_MAXLEN);
 		strlcpy(worker.bgw_function_name, "driftlock_kafka_worker_main", BGW_MAXLEN);
 		snprintf(worker.bgw_name, BGW_MAXLEN, "driftlock kafka worker %d", i);
@@ -117,16 +115,6 @@ driftlock_kafka_register_workers(void)
 		worker.bgw_main_arg = Int32GetDatum(i);
 		RegisterBackgroundWorker(&worker);
 	}
-}
-
-static void
-handle_sigterm(SIGNAL_ARGS)
-{
-	int			save_errno = errno;
-
-	got_sigterm = true;
-	SetLatch(MyLatch);
-	errno = save_errno;
 }
 
 /* Set a partition's offset in a list, adding the partition when missing. */
@@ -202,8 +190,8 @@ drop_batch(void)
 	batch_len = 0;
 }
 
-/* Partitions are going: nothing held for them was committed, drop it all. */
-static rd_kafka_t *current_consumer = NULL;
+/* the consumer (static: it must survive the longjmp of a failed batch) */
+static rd_kafka_t *rk = NULL;
 
 /*
  * The partitions this worker owns, with the next offset to process, for
@@ -247,6 +235,7 @@ refresh_lag(rd_kafka_t *rk, bool force)
 	}
 }
 
+/* Partitions are going: nothing held for them was committed, drop it all. */
 static void
 on_revoke(void)
 {
@@ -265,8 +254,8 @@ on_revoke(void)
 		rd_kafka_topic_partition_list_destroy(owned);
 	owned = NULL;
 	/* the next owner starts at the group's offsets: give it ours first */
-	if (current_consumer != NULL)
-		kafka_offsets_flush(current_consumer, true);
+	if (rk != NULL)
+		kafka_offsets_flush(rk, true);
 	kafka_offsets_forget();
 }
 
@@ -290,15 +279,10 @@ schema_state(char *installed, size_t cap)
 {
 	SchemaState state = SCHEMA_MISSING;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	spi_xact_begin();
 	if (driftlock_installed_version(installed, cap))
 		state = strcmp(installed, DRIFTLOCK_VERSION) == 0 ? SCHEMA_CURRENT : SCHEMA_OLD;
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_xact_commit();
 	return state;
 }
 
@@ -317,14 +301,9 @@ resolve_quiet_incidents(void)
 	pgstat_report_activity(STATE_RUNNING, "resolving quiet incidents");
 	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		SPI_connect();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		spi_xact_begin();
 		incidents_resolve_quiet();
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		spi_xact_commit();
 	}
 	PG_CATCH();
 	{
@@ -362,7 +341,7 @@ collect_batch(rd_kafka_t *rk)
 			: repalloc(batch, sizeof(*batch) * driftlock_kafka_max_in_flight);
 		batch_cap = driftlock_kafka_max_in_flight;
 	}
-	while (batch_len < driftlock_kafka_max_in_flight && !got_sigterm && !ConfigReloadPending)
+	while (batch_len < driftlock_kafka_max_in_flight && !ShutdownRequestPending && !ConfigReloadPending)
 	{
 		int			timeout = IDLE_POLL_MS;
 		rd_kafka_message_t *msg;
@@ -554,10 +533,7 @@ process_batch(int from, int to, bool caught_up)
 			 to - from, driftlock_kafka_topic);
 	pgstat_report_activity(STATE_RUNNING, activity);
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	spi_xact_begin();
 	incidents_begin();
 	feedback_batch_begin();
 
@@ -597,9 +573,7 @@ process_batch(int from, int to, bool caught_up)
 	/* delivered at the commit, and only if it commits */
 	incidents_notify();
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_xact_commit();
 	checkpoint_committed();
 	pgstat_report_stat(false);
 	batch_live = NULL;			/* the caller destroys it */
@@ -621,16 +595,11 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 								  edata->message ? edata->message : "unknown error",
 								  edata->detail ? " " : "", edata->detail ? edata->detail : "");
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	SPI_connect();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	spi_xact_begin();
 	dead_letter(msg, reason, detail);
 	batch_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
 					  msg->partition, msg->offset + 1, msg->offset);
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	spi_xact_commit();
 	set_partition_offset(next, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d set message %s[%d]@%lld aside as a dead letter (%s)",
@@ -749,22 +718,161 @@ publish_batch_metrics(rd_kafka_t *rk)
 	refresh_lag(rk, true);
 }
 
+/*
+ * What the main loop keeps between turns: static, they must survive the
+ * longjmp of a failed batch.
+ */
+static ConsumerSettings settings;
+static bool consumer_broken = false;	/* its settings were refused */
+static long backoff_ms = 0;
+static int	failures = 0;			/* batches failed in a row */
+
+/* SIGHUP: new settings; the consumer is made again when they concern it. */
+static void
+handle_reload(void)
+{
+	ConfigReloadPending = false;
+	ProcessConfigFile(PGC_SIGHUP);
+	consumer_broken = false;	/* a fixed setting deserves a new try */
+	if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
+	{
+		ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
+		(void) checkpoint_now(owned, "reconnecting");
+		kafka_offsets_flush(rk, true);
+		consumer_close(rk);
+		rk = NULL;
+		detector_cache_reset();
+		replay_forget();
+	}
+}
+
+/*
+ * Is the extension installed at this library's version?  If not, says so
+ * (once per state), waits a little and returns false.
+ */
+static bool
+schema_ready(void)
+{
+	static bool waiting_logged = false;
+	static SchemaState logged_state = SCHEMA_CURRENT;
+	char		installed[64];
+	SchemaState state = schema_state(installed, sizeof(installed));
+
+	if (state == SCHEMA_CURRENT)
+	{
+		waiting_logged = false;
+		return true;
+	}
+	/* once per state: CREATE EXTENSION 0.1.0 still needs the update */
+	if (waiting_logged && state != logged_state)
+		waiting_logged = false;
+	logged_state = state;
+	if (!waiting_logged)
+		ereport(LOG,
+				(state == SCHEMA_MISSING
+				 ? errmsg("driftlock kafka worker %d waiting for CREATE EXTENSION driftlock in database \"%s\"",
+						  worker_id, driftlock_database)
+				 : errmsg("driftlock kafka worker %d waiting for ALTER EXTENSION driftlock UPDATE in database \"%s\": its SQL objects are version %s, the library is version %s",
+						  worker_id, driftlock_database, installed, DRIFTLOCK_VERSION)));
+	waiting_logged = true;
+	pgstat_report_activity(STATE_IDLE, state == SCHEMA_MISSING
+						   ? "waiting for CREATE EXTENSION driftlock"
+						   : "waiting for ALTER EXTENSION driftlock UPDATE");
+	wait_ms(5000);
+	return false;
+}
+
+/* A consumer, made when missing; false (after waiting) when there is none. */
+static bool
+consumer_ready(void)
+{
+	if (rk != NULL)
+		return true;
+	/* checked before connecting, not at every idle turn */
+	if (!schema_ready())
+		return false;
+	if (consumer_broken)
+	{
+		wait_ms(60000);
+		return false;
+	}
+	rk = consumer_create(worker_id, &settings);
+	if (rk == NULL)
+	{
+		consumer_broken = true;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Process the collected batch; after a failure roll back, forget what the
+ * detectors learnt since the checkpoint and replay from it, with backoff.
+ */
+static void
+run_batch(void)
+{
+	PG_TRY();
+	{
+		if (failures >= ISOLATE_AFTER_FAILURES)
+		{
+			ereport(LOG,
+					(errmsg("driftlock kafka worker %d retrying a batch of %d messages one by one after %d failures",
+							worker_id, batch_len, failures)));
+			process_isolated(rk);
+		}
+		else
+		{
+			rd_kafka_topic_partition_list_t *next =
+				process_batch(0, batch_len, batch_len < driftlock_kafka_max_in_flight ||
+							  consumer_drained(rk));
+
+			kafka_offsets_committed(next, XactLastCommitEnd);
+			rd_kafka_topic_partition_list_destroy(next);
+		}
+		drop_batch();
+		trim_cache();
+		publish_batch_metrics(rk);
+		backoff_ms = 0;
+		failures = 0;
+	}
+	PG_CATCH();
+	{
+		char		installed[64];
+
+		MemoryContextSwitchTo(TopMemoryContext);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		drop_batch();
+		detector_cache_reset();
+		stream_lookup_forget();
+		failures++;
+		backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
+		ereport(LOG,
+				(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the last checkpoint",
+						worker_id, backoff_ms)));
+		if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
+		{
+			/* DROP EXTENSION: stop consuming until it is created again */
+			consumer_close(rk);
+			rk = NULL;
+		}
+		else
+			consumer_rewind(rk);
+		wait_ms(backoff_ms);
+	}
+	PG_END_TRY();
+}
+
 void
 driftlock_kafka_worker_main(Datum main_arg)
 {
-	/* static: they must survive the longjmp of a failed batch */
-	static rd_kafka_t *rk = NULL;
-	static ConsumerSettings settings;
-	static bool waiting_logged = false;
-	static SchemaState logged_state = SCHEMA_CURRENT;
-	static bool consumer_broken = false;
-	static long backoff_ms = 0;
-	static int	failures = 0;
 	char		activity[300];
 
 	worker_id = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, handle_sigterm);
+	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(driftlock_database, NULL, 0);
 	{
@@ -783,77 +891,22 @@ driftlock_kafka_worker_main(Datum main_arg)
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 	memset(&settings, 0, sizeof(settings));
 
-	while (!got_sigterm)
+	while (!ShutdownRequestPending)
 	{
 		CHECK_FOR_INTERRUPTS();
 		/* the busy loop does not wait on the latch, so look for ourselves */
 		if (!PostmasterIsAlive())
 			proc_exit(1);
 		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-			consumer_broken = false;	/* a fixed setting deserves a new try */
-			if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
-			{
-				ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
-				(void) checkpoint_now(owned, "reconnecting");
-				kafka_offsets_flush(rk, true);
-				consumer_close(rk);
-				rk = current_consumer = NULL;
-				detector_cache_reset();
-				replay_forget();
-			}
-		}
+			handle_reload();
 		if (!driftlock_kafka_enabled)
 		{
 			pgstat_report_activity(STATE_IDLE, "disabled (driftlock.kafka_enabled is off)");
 			wait_ms(1000);
 			continue;
 		}
-		/* checked before connecting, not at every idle turn */
-		if (rk == NULL)
-		{
-			char		installed[64];
-			SchemaState state = schema_state(installed, sizeof(installed));
-
-			if (state != SCHEMA_CURRENT)
-			{
-				/* once per state: CREATE EXTENSION 0.1.0 still needs the update */
-				if (waiting_logged && state != logged_state)
-					waiting_logged = false;
-				logged_state = state;
-				if (!waiting_logged)
-					ereport(LOG,
-							(state == SCHEMA_MISSING
-							 ? errmsg("driftlock kafka worker %d waiting for CREATE EXTENSION driftlock in database \"%s\"",
-									  worker_id, driftlock_database)
-							 : errmsg("driftlock kafka worker %d waiting for ALTER EXTENSION driftlock UPDATE in database \"%s\": its SQL objects are version %s, the library is version %s",
-									  worker_id, driftlock_database, installed, DRIFTLOCK_VERSION)));
-				waiting_logged = true;
-				pgstat_report_activity(STATE_IDLE, state == SCHEMA_MISSING
-									   ? "waiting for CREATE EXTENSION driftlock"
-									   : "waiting for ALTER EXTENSION driftlock UPDATE");
-				wait_ms(5000);
-				continue;
-			}
-		}
-		waiting_logged = false;
-		if (rk == NULL)
-		{
-			if (consumer_broken)
-			{
-				wait_ms(60000);
-				continue;
-			}
-			rk = consumer_create(worker_id, &settings);
-			current_consumer = rk;
-			if (rk == NULL)
-			{
-				consumer_broken = true;
-				continue;
-			}
-		}
+		if (!consumer_ready())
+			continue;
 
 		kafka_offsets_flush(rk, false);
 		refresh_lag(rk, false);
@@ -875,68 +928,14 @@ driftlock_kafka_worker_main(Datum main_arg)
 			rewind_needed = false;
 			drop_batch();
 			consumer_rewind(rk);
-			continue;
 		}
-		if (batch_len == 0)
+		else if (batch_len > 0)
+			run_batch();
+		else if (checkpoint_due())
 		{
 			/* a quiet topic: save what learnt since the last checkpoint */
-			if (checkpoint_due())
-				(void) checkpoint_now(owned, "idle");
-			continue;
+			(void) checkpoint_now(owned, "idle");
 		}
-
-		PG_TRY();
-		{
-			if (failures >= ISOLATE_AFTER_FAILURES)
-			{
-				ereport(LOG,
-						(errmsg("driftlock kafka worker %d retrying a batch of %d messages one by one after %d failures",
-								worker_id, batch_len, failures)));
-				process_isolated(rk);
-			}
-			else
-			{
-				rd_kafka_topic_partition_list_t *next =
-					process_batch(0, batch_len, batch_len < driftlock_kafka_max_in_flight ||
-								  consumer_drained(rk));
-
-				kafka_offsets_committed(next, XactLastCommitEnd);
-				rd_kafka_topic_partition_list_destroy(next);
-			}
-			drop_batch();
-			trim_cache();
-			publish_batch_metrics(rk);
-			backoff_ms = 0;
-			failures = 0;
-		}
-		PG_CATCH();
-		{
-			char		installed[64];
-
-			/* roll back, forget what the detectors learnt since the checkpoint, replay */
-			MemoryContextSwitchTo(TopMemoryContext);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
-			drop_batch();
-			detector_cache_reset();
-			stream_lookup_forget();
-			failures++;
-			backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
-			ereport(LOG,
-					(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the last checkpoint",
-							worker_id, backoff_ms)));
-			if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
-			{
-				/* DROP EXTENSION: stop consuming until it is created again */
-				consumer_close(rk);
-				rk = current_consumer = NULL;
-			}
-			else
-				consumer_rewind(rk);
-			wait_ms(backoff_ms);
-		}
-		PG_END_TRY();
 	}
 
 	/* SIGTERM: the last batch has committed (the loop only ends between batches) */

@@ -45,9 +45,9 @@
 #include "guc.h"
 #include "metrics.h"
 
-PG_FUNCTION_INFO_V1(driftlock_metrics);
-PG_FUNCTION_INFO_V1(driftlock_prometheus);
-PG_FUNCTION_INFO_V1(driftlock_metrics_reset);
+DRIFTLOCK_SQL_FUNCTION(driftlock_metrics);
+DRIFTLOCK_SQL_FUNCTION(driftlock_prometheus);
+DRIFTLOCK_SQL_FUNCTION(driftlock_metrics_reset);
 
 const char *const metrics_reasons[METRICS_REASONS] = {
 	"payload_too_large", "missing_stream_id", "invalid_stream_id", "unknown_stream",
@@ -127,9 +127,7 @@ typedef struct MetricsShared
 
 static MetricsShared *shared = NULL;
 
-#if PG_VERSION_NUM >= 150000
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static Size
@@ -146,7 +144,6 @@ request_shmem(void)
 	RequestNamedLWLockTranche("driftlock", 1);
 }
 
-#if PG_VERSION_NUM >= 150000
 static void
 metrics_shmem_request(void)
 {
@@ -154,7 +151,6 @@ metrics_shmem_request(void)
 		prev_shmem_request_hook();
 	request_shmem();
 }
-#endif
 
 static void
 reset_counters(MetricsShared *m)
@@ -329,12 +325,8 @@ metrics_shmem_startup(void)
 void
 metrics_init(void)
 {
-#if PG_VERSION_NUM >= 150000
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = metrics_shmem_request;
-#else
-	request_shmem();
-#endif
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = metrics_shmem_startup;
 }
@@ -1020,22 +1012,7 @@ driftlock_metrics(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SampleList *l;
 
-#if PG_VERSION_NUM >= 150000
 	InitMaterializedSRF(fcinfo, 0);
-#else
-	{
-		TupleDesc	tupdesc;
-		MemoryContext old;
-
-		if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-			elog(ERROR, "return type must be a row type");
-		old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-		rsinfo->returnMode = SFRM_Materialize;
-		rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
-		rsinfo->setDesc = CreateTupleDescCopy(tupdesc);
-		MemoryContextSwitchTo(old);
-	}
-#endif
 	l = collect_samples();
 	for (int i = 0; i < l->len; i++)
 	{

@@ -15,11 +15,12 @@
 #include "utils/lsyscache.h"
 
 #include "detector_glue.h"
+#include "driftlock.h"
 #include "stream_config.h"
 
-PG_FUNCTION_INFO_V1(driftlock_score_baseline);
-PG_FUNCTION_INFO_V1(driftlock_compare);
-PG_FUNCTION_INFO_V1(driftlock_pattern);
+DRIFTLOCK_SQL_FUNCTION(driftlock_score_baseline);
+DRIFTLOCK_SQL_FUNCTION(driftlock_compare);
+DRIFTLOCK_SQL_FUNCTION(driftlock_pattern);
 
 /* The most permutations driftlock_compare accepts (each costs 3 compressions). */
 #define MAX_PERMUTATIONS 100000

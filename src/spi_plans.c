@@ -7,6 +7,10 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
 #include "spi_plans.h"
 
 int
@@ -24,4 +28,21 @@ spi_run(CachedStatement *stmt, Datum *args, const char *nulls, bool read_only, l
 		stmt->plan = plan;
 	}
 	return SPI_execute_plan(stmt->plan, args, nulls, read_only, count);
+}
+
+void
+spi_xact_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+void
+spi_xact_commit(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }

@@ -23,4 +23,12 @@ typedef struct CachedStatement
 extern int	spi_run(CachedStatement *stmt, Datum *args, const char *nulls,
 					bool read_only, long count);
 
+/*
+ * A transaction of a background worker, between its batches: started,
+ * with a snapshot and SPI connected; and committed.  On an error, the
+ * caller aborts it (AbortCurrentTransaction).
+ */
+extern void spi_xact_begin(void);
+extern void spi_xact_commit(void);
+
 #endif

@@ -15,9 +15,10 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "driftlock.h"
 #include "stream_config.h"
 
-PG_FUNCTION_INFO_V1(driftlock_config_check);
+DRIFTLOCK_SQL_FUNCTION(driftlock_config_check);
 
 static const char *
 jsonb_type_name(const JsonbValue *v)

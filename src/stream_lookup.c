@@ -25,12 +25,13 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "driftlock.h"
 #include "kafka_message.h"
 #include "spi_plans.h"
 #include "stream_config.h"
 #include "stream_lookup.h"
 
-PG_FUNCTION_INFO_V1(driftlock_streams_changed);
+DRIFTLOCK_SQL_FUNCTION(driftlock_streams_changed);
 
 /*
  * Lookups remembered at most; beyond, they are all forgotten (a flood of

@@ -20,6 +20,7 @@
 #include "utils/uuid.h"
 
 #include "detector_glue.h"
+#include "driftlock.h"
 #include "feedback.h"
 #include "incidents.h"
 #include "stream_config.h"
@@ -27,8 +28,8 @@
 #include "spi_plans.h"
 #include "stream_state.h"
 
-PG_FUNCTION_INFO_V1(driftlock_score_stream);
-PG_FUNCTION_INFO_V1(driftlock_observe);
+DRIFTLOCK_SQL_FUNCTION(driftlock_score_stream);
+DRIFTLOCK_SQL_FUNCTION(driftlock_observe);
 
 static CachedStatement load_stmt = {
 	"SELECT s.config, st.state, s.learn_only FROM driftlock.streams s "

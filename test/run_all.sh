@@ -9,8 +9,11 @@
 # (make prove), plus the reliability checks: a static check of the SPI
 # statements, valgrind over the unit tests, libFuzzer targets for
 # FUZZ_SECONDS each, and the pg_regress tests and the Kafka worker's TAP
-# tests against an ASan/UBSan build (see docs/testing.md).  PostgreSQL refuses to run as root, so as root the
-# database tests run as the postgres user in a copy of the tree under /tmp.
+# tests against an ASan/UBSan build (see docs/testing.md); then the build,
+# pg_regress and the worker's TAP tests on PostgreSQL 17 and 18, in Debian
+# chroots (test/other_pg.sh; OTHER_PG="" skips them).  PostgreSQL refuses
+# to run as root, so as root the database tests run as the postgres user in
+# a copy of the tree under /tmp.
 #
 # Prints one line per step and, last, "N passed, N failed"; exits non-zero
 # when any step failed.  Environment: PG_CONFIG (default: PostgreSQL 15's),
@@ -23,7 +26,7 @@ SRC_DIR=$(pwd)
 
 PACKAGES=(postgresql-15 postgresql-server-dev-15 librdkafka-dev libzstd-dev kcat
 	libipc-run-perl build-essential pgtap clang valgrind jq
-	prometheus prometheus-postgres-exporter curl)
+	prometheus prometheus-postgres-exporter curl mmdebstrap)
 
 if [ -z "${PG_CONFIG:-}" ]; then
 	if [ -x /usr/lib/postgresql/15/bin/pg_config ]; then
@@ -35,6 +38,8 @@ fi
 export PG_CONFIG
 # Seconds each libFuzzer target runs (make fuzz); longer runs: docs/testing.md
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+# Other PostgreSQL major versions tested in chroots (test/other_pg.sh)
+OTHER_PG=${OTHER_PG-17 18}
 # Tests start their own servers: ignore any connection settings around us.
 unset PGHOST PGPORT PGDATABASE PGUSER PGSERVICE PGOPTIONS
 
@@ -162,7 +167,7 @@ regress_tests() {
 }
 
 tap_tests() {
-	if in_test_tree "${MAKE[@]}" tools && in_test_tree make --no-print-directory prove; then
+	if in_test_tree "${MAKE[@]}" tools && in_test_tree make --no-print-directory prove PROVE_FLAGS=-j2; then
 		return 0
 	fi
 	local log
@@ -179,6 +184,7 @@ run_step "metadata (META.json, control file)" check_metadata
 run_step "build (-Wall -Wextra -Werror)" build || stop_now=1
 run_step "install" install_extension || stop_now=1
 run_step "static check: every SPI statement parameterised" test/check_spi_parameterised.sh
+run_step "exported symbols: only PostgreSQL's entry points" test/check_exports.sh
 run_step "unit tests" "${MAKE[@]}" unit
 run_step "unit tests (ASan/UBSan)" "${MAKE[@]}" unit SANITIZE=1
 run_step "unit tests (valgrind memcheck)" "${MAKE[@]}" valgrind
@@ -188,6 +194,9 @@ run_step "benchmarks build" "${MAKE[@]}" bench-build
 run_step "prepare test tree" prepare_test_tree || stop_now=1
 run_step "pg_regress tests (make installcheck)" regress_tests
 run_step "TAP tests (make prove)" tap_tests
+for v in $OTHER_PG; do
+	run_step "PostgreSQL $v: build, pg_regress, worker TAP tests (Debian chroot)" test/other_pg.sh "$v"
+done
 
 # Leave a failed run's tree for inspection; remove a successful one.
 if [ "$TEST_DIR" != "$SRC_DIR" ]; then

@@ -203,6 +203,8 @@ sub worker_node
 		'driftlock.kafka_enabled'    => 'on',
 		'driftlock.kafka_brokers'    => $kafka->bootstrap,
 		'driftlock.kafka_properties' => WORKER_PROPERTIES,
+		# a killed worker is back in 1 s rather than 5: shorter tests
+		'driftlock.kafka_restart_interval' => '1',
 		%{ $opts{conf} // {} });
 	$node->append_conf('postgresql.conf',
 		join('', map { "$_ = " . sql_quote($conf{$_}) . "\n" } sort keys %conf));

@@ -29,8 +29,8 @@ pass('CREATE EXTENSION with the library preloaded');
 is( $node->safe_psql(
 		'postgres', q{
 SELECT string_agg(name || '=' || context, ',' ORDER BY name) FROM pg_settings
-WHERE name IN ('driftlock.database', 'driftlock.kafka_workers')}),
-	'driftlock.database=postmaster,driftlock.kafka_workers=postmaster',
+WHERE name IN ('driftlock.database', 'driftlock.kafka_restart_interval', 'driftlock.kafka_workers')}),
+	'driftlock.database=postmaster,driftlock.kafka_restart_interval=postmaster,driftlock.kafka_workers=postmaster',
 	'restart-only settings are postmaster settings when preloaded');
 # kafka_properties has no pg_settings row (see below): SET tells its context
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{SET driftlock.kafka_properties = 'x=y'});
@@ -65,12 +65,12 @@ is( $node->safe_psql(
 		'postgres', q{
 SET ROLE regress_plain;
 SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'}),
-	'19', 'a non-superuser sees the other settings');
+	'20', 'a non-superuser sees the other settings');
 
 ($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SET ROLE regress_plain; SHOW driftlock.kafka_properties');
 isnt($ret, 0, 'SHOW kafka_properties fails for a non-superuser');
-like($stderr, qr/must be superuser or have privileges of pg_read_all_settings/,
+like($stderr, qr/must be superuser or have privileges of pg_read_all_settings|permission denied to examine "driftlock.kafka_properties"/,
 	'SHOW kafka_properties: permission error');
 unlike($stdout . $stderr, qr/\Q$secret\E/, 'SHOW does not reveal the secret');
 
@@ -100,7 +100,7 @@ for my $role ('regress_reader', 'regress_monitor')
 ($ret, $stdout, $stderr) = $node->psql('postgres',
 	q{SET ROLE regress_plain; SELECT current_setting('driftlock.kafka_properties', true)});
 isnt($ret, 0, 'current_setting(kafka_properties, missing_ok) fails too');
-like($stderr, qr/must be superuser or have privileges of pg_read_all_settings/,
+like($stderr, qr/must be superuser or have privileges of pg_read_all_settings|permission denied to examine "driftlock.kafka_properties"/,
 	'current_setting(kafka_properties, missing_ok): permission error');
 unlike($stdout . $stderr, qr/\Q$secret\E/, 'current_setting(..., true) does not reveal the secret');
 
@@ -123,7 +123,7 @@ WHERE setting LIKE '%sasl.password%' OR reset_val LIKE '%sasl.password%'
 is($node->safe_psql('postgres', "SET ROLE regress_plain; $sasl_values"),
 	'0', 'no setting, reset_val or boot_val in pg_settings holds the SASL settings');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'"),
-	'19', 'pg_settings lists the other 19 driftlock settings, even to a superuser');
+	'20', 'pg_settings lists the other 20 driftlock settings, even to a superuser');
 
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'SHOW ALL', extra_params => [ '-U', 'regress_plain' ]);
 is($ret, 0, 'SHOW ALL works for a non-superuser');
