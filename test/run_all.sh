@@ -61,13 +61,14 @@ run_step() {
 	fi
 	echo
 	echo "==== $name"
+	local start=$SECONDS
 	if "$@"; then
 		passed=$((passed + 1))
-		summary+=("ok    $name")
+		summary+=("ok    $name ($((SECONDS - start)) s)")
 		return 0
 	fi
 	failed=$((failed + 1))
-	summary+=("FAIL  $name")
+	summary+=("FAIL  $name ($((SECONDS - start)) s)")
 	return 1
 }
 

@@ -8,9 +8,12 @@
  * The whole document is validated (RFC 8259: one value, optional
  * surrounding whitespace, no trailing garbage, strings with valid escapes and
  * valid UTF-8, no control characters in strings), iteratively, so nesting
- * depth costs no stack: a document nested 100,000 levels deep is handled (it
- * is refused as too deep beyond JSON_PATH_MAX_DEPTH).  When an object has the
- * same key twice, the last one wins, as in PostgreSQL's jsonb.
+ * depth costs no stack.  A document nested deeper than JSON_PATH_MAX_DEPTH
+ * (10,000) levels is refused as invalid ("nested deeper than 10000 levels
+ * at byte N") as soon as the scan gets there, without reading the rest: a
+ * 100,000-level document costs a 10,000-level scan and about 1.3 kB of bit
+ * stack.  When an object has the same key twice, the last one wins, as in
+ * PostgreSQL's jsonb.
  */
 #ifndef DRIFTLOCK_JSON_PATH_H
 #define DRIFTLOCK_JSON_PATH_H
