@@ -2,6 +2,12 @@
  * batch_writer.h -- what a Kafka batch writes besides anomalies: dead
  * letters, offsets and checkpoint offsets (SPI connected, inside the
  * batch's transaction), and what a replay reads of them
+ *
+ * Each of driftlock's tables has one home in the code: the Kafka position
+ * tables (dead_letters, kafka_offsets) here, anomalies and incidents in
+ * incidents.c, stream_state in stream_state.c, feedback in feedback.c.
+ * A batch's transaction is opened and committed by spi_xact_begin() and
+ * spi_xact_commit() (spi_plans.c).
  */
 #ifndef DRIFTLOCK_BATCH_WRITER_H
 #define DRIFTLOCK_BATCH_WRITER_H

@@ -1,6 +1,7 @@
 /*
  * kafka_message.c -- reading a Kafka message: its stream id (header or JSON
- * field), the stream it names, and its headers as JSON for dead letters
+ * field) and its headers as JSON for dead letters (the stream an id names:
+ * stream_lookup.c)
  *
  * When both driftlock.kafka_stream_id_header and
  * driftlock.kafka_stream_id_field are set, the header wins; the field is
