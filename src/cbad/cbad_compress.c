@@ -68,6 +68,30 @@ cbad_scratch_get(size_t event_len)
 	return &scratch;
 }
 
+/*
+ * The contexts of the saved states' envelope (cbad_state.c): made once per
+ * process and kept, like the scratch contexts, so that saving and loading
+ * a state allocates only its buffers.
+ */
+static ZSTD_CCtx *envelope_cctx = NULL;
+static ZSTD_DCtx *envelope_dctx = NULL;
+
+ZSTD_CCtx *
+cbad_envelope_cctx(void)
+{
+	if (envelope_cctx == NULL)
+		envelope_cctx = ZSTD_createCCtx();
+	return envelope_cctx;
+}
+
+ZSTD_DCtx *
+cbad_envelope_dctx(void)
+{
+	if (envelope_dctx == NULL)
+		envelope_dctx = ZSTD_createDCtx();
+	return envelope_dctx;
+}
+
 const char *
 cbad_pattern_text(uint64_t pattern_id)
 {

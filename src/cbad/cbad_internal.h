@@ -194,6 +194,10 @@ typedef struct cbad_scratch
 
 cbad_scratch *cbad_scratch_get(size_t event_len);
 
+/* The zstd contexts of the saved states' envelope (NULL on out-of-memory). */
+ZSTD_CCtx  *cbad_envelope_cctx(void);
+ZSTD_DCtx  *cbad_envelope_dctx(void);
+
 /* Compressed size of src alone, at level, or 0 on error. */
 size_t		cbad_compressed_size(cbad_scratch *s, const uint8_t *src, size_t len, int level);
 

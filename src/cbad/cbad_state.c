@@ -211,7 +211,7 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 		return status;
 	cbad_mem_init(&outmem, &det->mem.allocator);
 	bound = ZSTD_compressBound(plain_len);
-	cctx = ZSTD_createCCtx_advanced(cbad_mem_zstd(&outmem));
+	cctx = cbad_envelope_cctx();
 	w_bytes(&w, STATE_MAGIC, 6);
 	w_u64(&w, STATE_VERSION, 2);
 	w_u64(&w, (uint64_t) plain_len, 4);
@@ -226,7 +226,6 @@ cbad_detector_serialize(const cbad_detector *det, uint8_t **out, size_t *outlen)
 		else
 			w.buf.len += n;
 	}
-	ZSTD_freeCCtx(cctx);
 	cbad_mem_free(&outmem, plain);
 	if (!w.failed)
 		w_u64(&w, fnv1a(w.buf.data, w.buf.len), 8);
@@ -602,14 +601,10 @@ cbad_detector_deserialize(const uint8_t *data, size_t len,
 	if (ZSTD_getFrameContentSize(data + 12, len - 12 - 8) != plain_len)
 		return CBAD_ECORRUPT;
 	cbad_mem_init(&mem, allocator);
-	dctx = ZSTD_createDCtx_advanced(cbad_mem_zstd(&mem));
+	dctx = cbad_envelope_dctx();
 	if (dctx == NULL || (plain = cbad_mem_alloc(&mem, (size_t) plain_len)) == NULL)
-	{
-		ZSTD_freeDCtx(dctx);
 		return CBAD_ENOMEM;
-	}
 	n = ZSTD_decompressDCtx(dctx, plain, (size_t) plain_len, data + 12, len - 12 - 8);
-	ZSTD_freeDCtx(dctx);
 	if (ZSTD_isError(n) || n != plain_len ||
 		memcmp(plain + 6, "\x02\x00", 2) != 0)
 		status = CBAD_ECORRUPT;
