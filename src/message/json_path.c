@@ -693,13 +693,13 @@ value(scan *st)
 	}
 }
 
-/* Report a byte where close (or ',') was expected. */
+/* Report what was found at st->p where what was expected. */
 static step
-expected_separator(scan *st, char close)
+expected(scan *st, const char *what)
 {
-	if (st->d[st->p] >= 0x21 && st->d[st->p] < 0x7f)
-		set_err(st->err, st->errlen, "expected ',' or '%c' but found '%c' at byte %zu",
-				close, (char) st->d[st->p], st->p);
+	if (st->p < st->len && st->d[st->p] >= 0x21 && st->d[st->p] < 0x7f)
+		set_err(st->err, st->errlen, "expected %s but found '%c' at byte %zu",
+				what, (char) st->d[st->p], st->p);
 	else
 		err_unexpected(st->err, st->errlen, st->d, st->len, st->p);
 	return STEP_INVALID;
@@ -740,7 +740,7 @@ after_value(scan *st)
 		return STEP_VALUE;		/* the next element */
 	}
 	if (st->d[st->p] != (object ? '}' : ']'))
-		return expected_separator(st, object ? '}' : ']');
+		return expected(st, object ? "',' or '}'" : "',' or ']'");
 	st->p++;
 	return STEP_CLOSE;
 }
@@ -767,14 +767,7 @@ object_key(scan *st)
 	sink		s;
 
 	if (st->p >= st->len || d[st->p] != '"')
-	{
-		if (st->p < st->len && d[st->p] >= 0x21 && d[st->p] < 0x7f)
-			set_err(st->err, st->errlen, "expected a string key but found '%c' at byte %zu",
-					(char) d[st->p], st->p);
-		else
-			err_unexpected(st->err, st->errlen, d, st->len, st->p);
-		return STEP_INVALID;
-	}
+		return expected(st, "a string key");
 	s.n = 0;
 	if (st->matched == st->depth)
 	{
@@ -796,14 +789,7 @@ object_key(scan *st)
 	}
 	skip_ws(st);
 	if (st->p >= st->len || d[st->p] != ':')
-	{
-		if (st->p < st->len && d[st->p] >= 0x21 && d[st->p] < 0x7f)
-			set_err(st->err, st->errlen, "expected ':' but found '%c' at byte %zu",
-					(char) d[st->p], st->p);
-		else
-			err_unexpected(st->err, st->errlen, d, st->len, st->p);
-		return STEP_INVALID;
-	}
+		return expected(st, "':'");
 	st->p++;
 	return STEP_VALUE;
 }
