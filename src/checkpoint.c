@@ -16,10 +16,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "executor/spi.h"
-#include "utils/memutils.h"
-#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "batch_writer.h"
@@ -32,7 +28,6 @@
 static TimestampTz last_checkpoint = 0;
 static int64 messages_since = 0;
 static bool requested = false;
-static bool written = false;	/* by the transaction in progress */
 
 void
 checkpoint_count_messages(int n)
@@ -51,7 +46,6 @@ checkpoint_due(void)
 {
 	DetectorCacheStats cs;
 
-	written = false;			/* a new transaction: what an aborted one wrote is gone */
 	if (last_checkpoint == 0)
 		last_checkpoint = GetCurrentTimestamp();
 	if (requested || messages_since >= driftlock_checkpoint_messages)
@@ -74,51 +68,38 @@ checkpoint_write(const rd_kafka_topic_partition_list_t *positions)
 		if (positions->elems[i].offset >= 0)
 			batch_save_checkpoint(driftlock_kafka_group_id, positions->elems[i].topic,
 								  positions->elems[i].partition, positions->elems[i].offset);
-	written = true;
 }
 
 void
 checkpoint_committed(void)
 {
-	if (!written)
-		return;
-	written = false;
 	requested = false;
 	messages_since = 0;
 	last_checkpoint = GetCurrentTimestamp();
 	metrics_count_checkpoint();
 }
 
+static void
+checkpoint_body(void *positions)
+{
+	checkpoint_write(positions);
+}
+
 bool
 checkpoint_now(const rd_kafka_topic_partition_list_t *positions, const char *why)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
 	DetectorCacheStats cs;
 
 	detector_cache_stats(&cs);
 	if (cs.changed == 0 && !requested)
 		return true;
-	PG_TRY();
+	if (!spi_xact_try(checkpoint_body, (void *) positions))
 	{
-		spi_xact_begin();
-		checkpoint_write(positions);
-		spi_xact_commit();
-		checkpoint_committed();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		written = false;
 		detector_cache_reset();
 		ereport(LOG,
 				(errmsg("driftlock could not save its detectors (%s): they will relearn from the last checkpoint", why)));
-		ok = false;
+		return false;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	return ok;
+	checkpoint_committed();
+	return true;
 }

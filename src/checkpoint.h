@@ -29,7 +29,7 @@ extern bool checkpoint_due(void);
  */
 extern void checkpoint_write(const rd_kafka_topic_partition_list_t *positions);
 
-/* The transaction of checkpoint_write committed. */
+/* The transaction that called checkpoint_write committed. */
 extern void checkpoint_committed(void);
 
 /*

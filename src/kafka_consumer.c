@@ -152,12 +152,49 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * Set each partition's start offset from driftlock.kafka_offsets (its own
  * transaction).  Returns false after logging when that failed.
  */
+typedef struct StoredOffsets
+{
+	rd_kafka_topic_partition_list_t *parts;
+	const rd_kafka_topic_partition_list_t *committed;
+} StoredOffsets;
+
+static void
+set_stored_offsets_body(void *arg)
+{
+	StoredOffsets *so = arg;
+
+	for (int i = 0; i < so->parts->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = &so->parts->elems[i];
+		int64		next,
+					checkpoint;
+		int64		kafka = so->committed->elems[i].offset;
+		int64		replay_until = -1;	/* nothing to replay */
+
+		if (!batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
+							   &next, &checkpoint))
+			p->offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
+													 * auto.offset.reset */
+		else if (kafka > next)
+			p->offset = kafka;	/* another instance went further: its results,
+								 * not ours */
+		else
+		{
+			/* the detectors' states stand at the checkpoint: replay from there */
+			p->offset = Min(checkpoint, next);
+			replay_until = next;
+		}
+		/* also drops the partition's earlier plan */
+		replay_plan(p->topic, p->partition, p->offset, replay_until);
+	}
+}
+
 static bool
 set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
-	MemoryContext oldcxt = CurrentMemoryContext;
 	rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-	volatile bool ok = true;
+	StoredOffsets so = {parts, committed};
+	bool		ok;
 
 	/* the group's Kafka offsets, where known (another instance's progress) */
 	if (rd_kafka_committed(rk, committed, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -165,46 +202,7 @@ set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 		for (int i = 0; i < committed->cnt; i++)
 			committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 	}
-
-	PG_TRY();
-	{
-		spi_xact_begin();
-		for (int i = 0; i < parts->cnt; i++)
-		{
-			rd_kafka_topic_partition_t *p = &parts->elems[i];
-			int64		next,
-						checkpoint;
-			int64		kafka = committed->elems[i].offset;
-
-			if (!batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
-								   &next, &checkpoint))
-				p->offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
-														 * auto.offset.reset */
-			else if (kafka > next)
-			{
-				/* another instance went further: its results, not ours */
-				p->offset = kafka;
-				replay_plan(p->topic, p->partition, kafka, kafka);
-			}
-			else
-			{
-				/* the detectors' states stand at the checkpoint: replay from there */
-				p->offset = Min(checkpoint, next);
-				replay_plan(p->topic, p->partition, p->offset, next);
-			}
-		}
-		spi_xact_commit();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcxt);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ok = false;
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(oldcxt);
+	ok = spi_xact_try(set_stored_offsets_body, &so);
 	rd_kafka_topic_partition_list_destroy(committed);
 	return ok;
 }

@@ -290,6 +290,12 @@ schema_state(char *installed, size_t cap)
 #define RESOLVE_EVERY_MS 10000
 
 static void
+resolve_quiet_body(void *arg)
+{
+	incidents_resolve_quiet();
+}
+
+static void
 resolve_quiet_incidents(void)
 {
 	static TimestampTz last = 0;
@@ -299,21 +305,8 @@ resolve_quiet_incidents(void)
 		return;
 	last = now;
 	pgstat_report_activity(STATE_RUNNING, "resolving quiet incidents");
-	PG_TRY();
-	{
-		spi_xact_begin();
-		incidents_resolve_quiet();
-		spi_xact_commit();
-	}
-	PG_CATCH();
-	{
-		/* not worth stopping for: the next turn tries again */
-		MemoryContextSwitchTo(TopMemoryContext);
-		EmitErrorReport();
-		FlushErrorState();
-		AbortCurrentTransaction();
-	}
-	PG_END_TRY();
+	/* a failure is not worth stopping for: the next turn tries again */
+	(void) spi_xact_try(resolve_quiet_body, NULL);
 }
 
 static bool
@@ -509,9 +502,10 @@ new_list(rd_kafka_topic_partition_list_t **slot)
  * replayed ones move only the partitions' positions (owned).
  *
  * caught_up: the batch did not fill up, or nothing fetched is waiting
- * behind it, so the worker has read all there was; it then checkpoints too.  A worker that keeps up has the time, SQL
- * readers of driftlock.stream_state see current states, and a stop or a
- * crash once the topic is quiet replays nothing.  A worker that falls
+ * behind it, so the worker has read all there was; it then checkpoints
+ * too.  A worker that keeps up has the time, SQL readers of
+ * driftlock.stream_state see current states, and a stop or a crash once
+ * the topic is quiet replays nothing.  A worker that falls
  * behind fills its batches and checkpoints by the settings.
  */
 static rd_kafka_topic_partition_list_t *
@@ -520,6 +514,7 @@ process_batch(int from, int to, bool caught_up)
 	rd_kafka_topic_partition_list_t *next;
 	rd_kafka_topic_partition_list_t *live;
 	rd_kafka_topic_partition_list_t *first;
+	bool		checkpoint;
 	char		activity[300];
 
 	next = new_list(&batch_next);
@@ -568,13 +563,14 @@ process_batch(int from, int to, bool caught_up)
 	checkpoint_count_messages(to - from);
 	/* where every owned partition stands once this batch is in */
 	merge_offsets(&owned, next);
-	if (checkpoint_due() || caught_up)
+	if ((checkpoint = checkpoint_due() || caught_up))
 		checkpoint_write(owned);
 	/* delivered at the commit, and only if it commits */
 	incidents_notify();
 
 	spi_xact_commit();
-	checkpoint_committed();
+	if (checkpoint)
+		checkpoint_committed();
 	pgstat_report_stat(false);
 	batch_live = NULL;			/* the caller destroys it */
 	return live;

@@ -46,3 +46,28 @@ spi_xact_commit(void)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 }
+
+bool
+spi_xact_try(void (*body) (void *arg), void *arg)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		spi_xact_begin();
+		body(arg);
+		spi_xact_commit();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ok = false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}

@@ -31,4 +31,11 @@ extern int	spi_run(CachedStatement *stmt, Datum *args, const char *nulls,
 extern void spi_xact_begin(void);
 extern void spi_xact_commit(void);
 
+/*
+ * body(arg) in a transaction of its own (spi_xact_begin/commit).  If it
+ * raises an error, the error is logged, the transaction aborted and false
+ * returned: for the worker's work between batches, which must not stop it.
+ */
+extern bool spi_xact_try(void (*body) (void *arg), void *arg);
+
 #endif
