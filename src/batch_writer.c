@@ -22,21 +22,37 @@ static CachedStatement dead_letter_stmt = {
 	7, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}, NULL
 };
 
-/* a new row: nothing of the partition before first_offset was learnt */
-static CachedStatement save_offset_stmt = {
+static CachedStatement dead_range_stmt = {
+	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
+	"kafka_offset_end, reason, detail) VALUES ($1, $2, $3, $4, $5, $6) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	6, {TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID, TEXTOID}, NULL
+};
+
+/*
+ * The offsets move only from where the worker last saw them (offset_fence.c):
+ * a new row when it saw none, whose checkpoint offset is the first offset
+ * it processed (nothing of the partition before it was learnt) ...
+ */
+static CachedStatement insert_offset_stmt = {
 	"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, "
 	"checkpoint_offset, updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
-	"ON CONFLICT (group_id, topic, partition) DO UPDATE "
-	"SET next_offset = excluded.next_offset, updated_at = excluded.updated_at, "
-	"checkpoint_offset = coalesce(kafka_offsets.checkpoint_offset, kafka_offsets.next_offset)",
+	"ON CONFLICT (group_id, topic, partition) DO NOTHING",
+	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
+};
+
+/* ... else the row it saw; a null checkpoint offset meant "at next_offset" */
+static CachedStatement move_offset_stmt = {
+	"UPDATE driftlock.kafka_offsets SET next_offset = $4, updated_at = now(), "
+	"checkpoint_offset = coalesce(checkpoint_offset, next_offset) "
+	"WHERE group_id = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
 	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CachedStatement save_checkpoint_stmt = {
 	"UPDATE driftlock.kafka_offsets SET checkpoint_offset = $4 "
-	"WHERE group_id = $1 AND topic = $2 AND partition = $3 "
-	"AND checkpoint_offset IS DISTINCT FROM $4",
-	4, {TEXTOID, TEXTOID, INT4OID, INT8OID}, NULL
+	"WHERE group_id = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
+	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 static CachedStatement load_offset_stmt = {
@@ -82,6 +98,24 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
 }
 
+void
+batch_dead_range(const char *topic, int32 partition, int64 from, int64 until,
+				 const char *reason, const char *detail)
+{
+	Datum		args[6];
+	int			ret;
+
+	args[0] = CStringGetTextDatum(topic);
+	args[1] = Int32GetDatum(partition);
+	args[2] = Int64GetDatum(from);
+	args[3] = Int64GetDatum(until);
+	args[4] = CStringGetTextDatum(reason);
+	args[5] = CStringGetTextDatum(detail);
+	ret = spi_run(&dead_range_stmt, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
+}
+
 /* The group, topic and partition arguments of the offset statements. */
 static void
 partition_args(Datum *args, const char *group, const char *topic, int32 partition)
@@ -91,32 +125,36 @@ partition_args(Datum *args, const char *group, const char *topic, int32 partitio
 	args[2] = Int32GetDatum(partition);
 }
 
-void
-batch_save_offset(const char *group, const char *topic, int32 partition, int64 next_offset,
-				  int64 first_offset)
+bool
+batch_move_offset(const char *group, const char *topic, int32 partition, bool stored,
+				  int64 expected, int64 next_offset, int64 first_offset)
 {
 	Datum		args[5];
 	int			ret;
 
 	partition_args(args, group, topic, partition);
 	args[3] = Int64GetDatum(next_offset);
-	args[4] = Int64GetDatum(first_offset);
-	ret = spi_run(&save_offset_stmt, args, NULL, false, 0);
-	if (ret != SPI_OK_INSERT)
+	args[4] = Int64GetDatum(stored ? expected : first_offset);
+	ret = spi_run(stored ? &move_offset_stmt : &insert_offset_stmt, args, NULL, false, 0);
+	if (ret != (stored ? SPI_OK_UPDATE : SPI_OK_INSERT))
 		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 1;
 }
 
-void
-batch_save_checkpoint(const char *group, const char *topic, int32 partition, int64 offset)
+bool
+batch_save_checkpoint(const char *group, const char *topic, int32 partition,
+					  int64 expected, int64 offset)
 {
-	Datum		args[4];
+	Datum		args[5];
 	int			ret;
 
 	partition_args(args, group, topic, partition);
 	args[3] = Int64GetDatum(offset);
+	args[4] = Int64GetDatum(expected);
 	ret = spi_run(&save_checkpoint_stmt, args, NULL, false, 0);
 	if (ret != SPI_OK_UPDATE)
 		elog(ERROR, "saving a checkpoint offset failed: %s", SPI_result_code_string(ret));
+	return SPI_processed == 1;
 }
 
 bool

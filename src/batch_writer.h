@@ -20,16 +20,27 @@ extern void batch_dead_letter(const char *topic, int32 partition, int64 offset,
 							  const char *headers_json, const uint8_t *payload,
 							  size_t len);
 
-/*
- * The partition's next offset; first_offset is its checkpoint offset when
- * the row is new (the first offset this worker processed).
- */
-extern void batch_save_offset(const char *group, const char *topic, int32 partition,
-							  int64 next_offset, int64 first_offset);
+/* Messages [from, until) of a partition as one dead letter, with no payload. */
+extern void batch_dead_range(const char *topic, int32 partition, int64 from, int64 until,
+							 const char *reason, const char *detail);
 
-/* The saved detector states include the partition's messages before offset. */
-extern void batch_save_checkpoint(const char *group, const char *topic, int32 partition,
-								  int64 offset);
+/*
+ * Move the partition's next offset to next_offset, from expected when
+ * stored (else by inserting its row, whose checkpoint offset is then
+ * first_offset, the first offset this worker processed).  Returns false,
+ * writing nothing, when the row is not as expected: see offset_fence.c.
+ */
+extern bool batch_move_offset(const char *group, const char *topic, int32 partition,
+							  bool stored, int64 expected, int64 next_offset,
+							  int64 first_offset);
+
+/*
+ * The saved detector states include the partition's messages before
+ * offset.  Returns false, writing nothing, when the partition's next offset
+ * is not expected.
+ */
+extern bool batch_save_checkpoint(const char *group, const char *topic, int32 partition,
+								  int64 expected, int64 offset);
 
 /* The stored next and checkpoint offsets; false when there are none. */
 extern bool batch_load_offset(const char *group, const char *topic, int32 partition,

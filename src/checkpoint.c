@@ -18,11 +18,11 @@
 
 #include "utils/timestamp.h"
 
-#include "batch_writer.h"
 #include "checkpoint.h"
 #include "detector_cache.h"
 #include "guc.h"
 #include "metrics.h"
+#include "offset_fence.h"
 #include "spi_plans.h"
 
 static TimestampTz last_checkpoint = 0;
@@ -66,7 +66,7 @@ checkpoint_write(const rd_kafka_topic_partition_list_t *positions)
 	detector_cache_save_changed();
 	for (int i = 0; positions != NULL && i < positions->cnt; i++)
 		if (positions->elems[i].offset >= 0)
-			batch_save_checkpoint(driftlock_kafka_group_id, positions->elems[i].topic,
+			fence_save_checkpoint(driftlock_kafka_group_id, positions->elems[i].topic,
 								  positions->elems[i].partition, positions->elems[i].offset);
 }
 
@@ -82,6 +82,7 @@ checkpoint_committed(void)
 static void
 checkpoint_body(void *positions)
 {
+	fence_begin();
 	checkpoint_write(positions);
 }
 

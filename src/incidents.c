@@ -42,6 +42,7 @@
 #include "guc.h"
 #include "incidents.h"
 #include "metrics.h"
+#include "offset_fence.h"
 #include "spi_plans.h"
 
 /*
@@ -427,16 +428,13 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
 	/*
-	 * Someone recorded the message since prepare_stmt looked (two workers
-	 * overlapping in a rebalance): this transaction's incident changes
-	 * would count it twice, so it must not commit; its retry finds the
-	 * anomaly recorded.
+	 * Another worker recorded the message since prepare_stmt looked: it
+	 * owns the partition now (a rebalance while this batch stalled).  This
+	 * transaction's incident changes would count it twice, so it must not
+	 * commit: the batch is fenced.
 	 */
 	if (SPI_processed != 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-				 errmsg("Kafka message %s[%d]@" INT64_FORMAT " was recorded concurrently",
-						src->topic, src->partition, src->offset)));
+		fence_message_taken(src->topic, src->partition, src->offset);
 	return true;
 }
 

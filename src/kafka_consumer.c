@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -27,6 +28,7 @@
 #include "guc.h"
 #include "kafka_consumer.h"
 #include "message/kafka_properties.h"
+#include "offset_fence.h"
 #include "replay.h"
 #include "spi_plans.h"
 
@@ -149,6 +151,36 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 }
 
 /*
+ * Kafka commits carry this PostgreSQL system's identifier as metadata.  A
+ * promoted standby has its primary's identifier: a committed Kafka offset
+ * beyond the stored one that bears it was committed by the former primary
+ * for batches whose WAL never reached the standby, so those messages must
+ * be processed again here, not skipped.  Another instance of the same group
+ * has its own identifier: its commits mean its rows, and are skipped to.
+ */
+#define COMMIT_METADATA_PREFIX "driftlock system "
+
+static const char *
+commit_metadata(void)
+{
+	static char metadata[64];
+
+	if (metadata[0] == '\0')
+		snprintf(metadata, sizeof(metadata), COMMIT_METADATA_PREFIX UINT64_FORMAT,
+				 GetSystemIdentifier());
+	return metadata;
+}
+
+static bool
+committed_by_this_system(const rd_kafka_topic_partition_t *p)
+{
+	const char *mine = commit_metadata();
+
+	return p->metadata != NULL && p->metadata_size == strlen(mine) &&
+		memcmp(p->metadata, mine, p->metadata_size) == 0;
+}
+
+/*
  * Set each partition's start offset from driftlock.kafka_offsets (its own
  * transaction).  Returns false after logging when that failed.
  */
@@ -166,26 +198,33 @@ set_stored_offsets_body(void *arg)
 	for (int i = 0; i < so->parts->cnt; i++)
 	{
 		rd_kafka_topic_partition_t *p = &so->parts->elems[i];
+		const rd_kafka_topic_partition_t *kafka = &so->committed->elems[i];
 		int64		next,
 					checkpoint;
-		int64		kafka = so->committed->elems[i].offset;
 		int64		replay_until = -1;	/* nothing to replay */
+		bool		stored = batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
+											   &next, &checkpoint);
 
-		if (!batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
-							   &next, &checkpoint))
+		if (!stored)
 			p->offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
 													 * auto.offset.reset */
-		else if (kafka > next)
-			p->offset = kafka;	/* another instance went further: its results,
-								 * not ours */
+		else if (kafka->offset > next && !committed_by_this_system(kafka))
+			p->offset = kafka->offset;	/* another instance went further: its
+										 * results, not ours */
 		else
 		{
 			/* the detectors' states stand at the checkpoint: replay from there */
 			p->offset = Min(checkpoint, next);
 			replay_until = next;
+			if (kafka->offset > next)
+				ereport(LOG,
+						(errmsg("driftlock will process %s[%d] again from offset %lld: the group's Kafka offset %lld was committed by this system before a failover, for batches this server does not have",
+								p->topic, p->partition, (long long) next, (long long) kafka->offset)));
 		}
 		/* also drops the partition's earlier plan */
 		replay_plan(p->topic, p->partition, p->offset, replay_until);
+		/* offsets move only from here (offset_fence.c) */
+		fence_assigned(p->topic, p->partition, stored, stored ? next : 0);
 	}
 }
 
@@ -541,10 +580,31 @@ consumer_rewind(rd_kafka_t *rk)
 }
 
 void
-consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets)
+consumer_commit(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets, bool wait)
 {
-	/* best effort: PostgreSQL holds the offsets that count */
-	rd_kafka_commit(rk, offsets, 1);
+	const char *metadata = commit_metadata();
+	rd_kafka_resp_err_t err;
+	int			suppressed;
+
+	for (int i = 0; i < offsets->cnt; i++)
+	{
+		rd_kafka_topic_partition_t *p = &offsets->elems[i];
+
+		/* freed by librdkafka with the list (rd_free, that is free) */
+		if (p->metadata != NULL)
+			free(p->metadata);
+		p->metadata = strdup(metadata);
+		p->metadata_size = p->metadata ? strlen(metadata) : 0;
+	}
+	/* PostgreSQL holds the offsets that count: a failure is only logged */
+	err = rd_kafka_commit(rk, offsets, wait ? 0 : 1);
+	if (wait && err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET &&
+		rate_limit(shape_hash("commit", rd_kafka_err2name(err)), &suppressed))
+		ereport(LOG,
+				(errmsg("driftlock kafka worker %d could not commit its offsets to Kafka: %s",
+						log_worker_id, rd_kafka_err2str(err)),
+				 errdetail("Another instance of group \"%s\" taking over these partitions may process again what this one processed last.",
+						   driftlock_kafka_group_id)));
 }
 
 bool

@@ -52,7 +52,12 @@ extern bool consumer_rebalance_failed(void);
 /* Log a consumer error event (rate-limited like librdkafka's own errors). */
 extern void consumer_log_message_error(int worker, const rd_kafka_message_t *msg);
 
-/* Tell Kafka the next offsets too (asynchronously), for standard lag tools. */
-extern void consumer_commit_async(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets);
+/*
+ * Tell Kafka the next offsets too, tagged with this system's identifier:
+ * for standard lag tools, and for another instance of the group taking
+ * over the partitions.  wait: synchronously (on revocation and shutdown,
+ * so that the next owner reads them), else asynchronously.
+ */
+extern void consumer_commit(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *offsets, bool wait);
 
 #endif

@@ -65,7 +65,9 @@
 #include "kafka_message.h"
 #include "kafka_worker.h"
 #include "metrics.h"
+#include "offset_fence.h"
 #include "replay.h"
+#include "retention_gap.h"
 #include "spi_plans.h"
 #include "stream_lookup.h"
 #include "stream_state.h"
@@ -148,7 +150,10 @@ kafka_offsets_committed(rd_kafka_topic_partition_list_t *batch_next, XLogRecPtr 
 	next_lsn = lsn;
 }
 
-/* Send Kafka the offsets whose batches are durable (see the file header). */
+/*
+ * Send Kafka the offsets whose batches are durable (see the file header);
+ * wait: flush the WAL and commit them synchronously (revocation, shutdown).
+ */
 static void
 kafka_offsets_flush(rd_kafka_t *rk, bool wait)
 {
@@ -164,7 +169,7 @@ kafka_offsets_flush(rd_kafka_t *rk, bool wait)
 		XLogFlush(flushing_lsn);
 	if (GetFlushRecPtr(NULL) < flushing_lsn)
 		return;
-	consumer_commit_async(rk, flushing);
+	consumer_commit(rk, flushing, wait);
 	rd_kafka_topic_partition_list_destroy(flushing);
 	flushing = NULL;
 	if (wait)
@@ -247,6 +252,7 @@ on_revoke(void)
 	 */
 	if (!checkpoint_now(owned, "partitions revoked"))
 		rewind_needed = true;
+	fence_forget();
 	detector_cache_reset();
 	replay_forget();
 	metrics_forget_lag(worker_id);
@@ -482,6 +488,20 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	driftlock_stream_record(&stream_id, det, payload, len, &verdict, &src, NULL, NULL);
 }
 
+/*
+ * The next offset the worker expects of a partition: after its last message
+ * in this batch (batch_next), else its position (owned); -1 when unknown.
+ */
+static int64
+position(const rd_kafka_topic_partition_list_t *batch_next, const char *topic, int32 partition)
+{
+	const rd_kafka_topic_partition_t *p = rd_kafka_topic_partition_list_find(batch_next, topic, partition);
+
+	if (p == NULL && owned != NULL)
+		p = rd_kafka_topic_partition_list_find(owned, topic, partition);
+	return p != NULL && p->offset >= 0 ? p->offset : -1;
+}
+
 static MemoryContext message_cxt = NULL;
 /* the lists of the batch in progress (a failed batch leaves them behind) */
 static rd_kafka_topic_partition_list_t *batch_next = NULL;
@@ -529,6 +549,8 @@ process_batch(int from, int to, bool caught_up)
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	spi_xact_begin();
+	fence_begin();
+	gap_begin();
 	incidents_begin();
 	feedback_batch_begin();
 
@@ -536,8 +558,14 @@ process_batch(int from, int to, bool caught_up)
 	{
 		const rd_kafka_message_t *msg = batch[i];
 		const char *topic = rd_kafka_topic_name(msg->rkt);
-		ReplayKind kind = replay_kind(topic, msg->partition, msg->offset);
+		int64		expected = position(next, topic, msg->partition);
+		ReplayKind kind;
 		MemoryContext old;
+
+		if (expected >= 0 && msg->offset > expected)
+			gap_check(rk, topic, msg->partition, expected, msg->offset,
+					  replay_until(topic, msg->partition));
+		kind = replay_kind(topic, msg->partition, msg->offset);
 
 		failing_kind = kind;
 		CHECK_FOR_INTERRUPTS();
@@ -556,7 +584,7 @@ process_batch(int from, int to, bool caught_up)
 		}
 	}
 	for (int i = 0; i < live->cnt; i++)
-		batch_save_offset(driftlock_kafka_group_id, live->elems[i].topic,
+		fence_save_offset(driftlock_kafka_group_id, live->elems[i].topic,
 						  live->elems[i].partition, live->elems[i].offset,
 						  rd_kafka_topic_partition_list_find(first, live->elems[i].topic,
 															 live->elems[i].partition)->offset);
@@ -569,6 +597,8 @@ process_batch(int from, int to, bool caught_up)
 	incidents_notify();
 
 	spi_xact_commit();
+	fence_committed();
+	gap_committed(worker_id);
 	if (checkpoint)
 		checkpoint_committed();
 	pgstat_report_stat(false);
@@ -592,10 +622,12 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 								  edata->detail ? " " : "", edata->detail ? edata->detail : "");
 
 	spi_xact_begin();
+	fence_begin();
 	dead_letter(msg, reason, detail);
-	batch_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
+	fence_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
 					  msg->partition, msg->offset + 1, msg->offset);
 	spi_xact_commit();
+	fence_committed();
 	set_partition_offset(next, rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset + 1);
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d set message %s[%d]@%lld aside as a dead letter (%s)",
@@ -624,8 +656,11 @@ process_alone(const int i)
 		ErrorData  *edata;
 		const char *reason = failing_step;
 
-		/* a replayed message committed its results before: retry later */
-		if (failing_kind != REPLAY_LIVE)
+		/*
+		 * A replayed message committed its results before: retry later.  A
+		 * fenced batch belongs to the partition's new owner now.
+		 */
+		if (failing_kind != REPLAY_LIVE || fence_tripped())
 			PG_RE_THROW();
 		MemoryContextSwitchTo(TopMemoryContext);
 		edata = CopyErrorData();
@@ -739,6 +774,7 @@ handle_reload(void)
 		rk = NULL;
 		detector_cache_reset();
 		replay_forget();
+		fence_forget();
 	}
 }
 
@@ -802,6 +838,62 @@ consumer_ready(void)
 }
 
 /*
+ * The batch was fenced (offset_fence.c): its partitions have a new owner.
+ * Nothing learnt or held since the last commit may be saved or sent to
+ * Kafka: drop it all and rejoin the group with a new consumer, which reads
+ * the new owner's offsets at its next assignment.
+ */
+static void
+rejoin_after_fence(void)
+{
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d rejoining group \"%s\": its batch was fenced and rolled back",
+					worker_id, driftlock_kafka_group_id)));
+	fence_forget();
+	kafka_offsets_forget();
+	replay_forget();
+	metrics_forget_lag(worker_id);
+	if (owned != NULL)
+		rd_kafka_topic_partition_list_destroy(owned);
+	owned = NULL;
+	/* closing revokes: with all forgotten, on_revoke saves and sends nothing */
+	consumer_close(rk);
+	rk = NULL;
+}
+
+/*
+ * A batch failed and was rolled back: rejoin the group when it was fenced,
+ * else read its partitions again from their checkpoints, after a backoff.
+ */
+static void
+after_failed_batch(void)
+{
+	char		installed[64];
+
+	if (fence_tripped())
+	{
+		rejoin_after_fence();
+		failures = 0;
+		backoff_ms = 0;
+		return;
+	}
+	failures++;
+	backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
+	ereport(LOG,
+			(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the last checkpoint",
+					worker_id, backoff_ms)));
+	if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
+	{
+		/* DROP EXTENSION: stop consuming until it is created again */
+		consumer_close(rk);
+		rk = NULL;
+	}
+	else
+		consumer_rewind(rk);
+	wait_ms(backoff_ms);
+}
+
+/*
  * Process the collected batch; after a failure roll back, forget what the
  * detectors learnt since the checkpoint and replay from it, with backoff.
  */
@@ -834,8 +926,6 @@ run_batch(void)
 	}
 	PG_CATCH();
 	{
-		char		installed[64];
-
 		MemoryContextSwitchTo(TopMemoryContext);
 		EmitErrorReport();
 		FlushErrorState();
@@ -843,20 +933,7 @@ run_batch(void)
 		drop_batch();
 		detector_cache_reset();
 		stream_lookup_forget();
-		failures++;
-		backoff_ms = backoff_ms == 0 ? BACKOFF_MIN_MS : Min(backoff_ms * 2, BACKOFF_MAX_MS);
-		ereport(LOG,
-				(errmsg("driftlock kafka worker %d will retry the batch in %ld ms from the last checkpoint",
-						worker_id, backoff_ms)));
-		if (schema_state(installed, sizeof(installed)) == SCHEMA_MISSING)
-		{
-			/* DROP EXTENSION: stop consuming until it is created again */
-			consumer_close(rk);
-			rk = NULL;
-		}
-		else
-			consumer_rewind(rk);
-		wait_ms(backoff_ms);
+		after_failed_batch();
 	}
 	PG_END_TRY();
 }
@@ -898,6 +975,17 @@ driftlock_kafka_worker_main(Datum main_arg)
 		if (!driftlock_kafka_enabled)
 		{
 			pgstat_report_activity(STATE_IDLE, "disabled (driftlock.kafka_enabled is off)");
+			wait_ms(1000);
+			continue;
+		}
+		if (RecoveryInProgress())
+		{
+			/*
+			 * Registered to start once recovery has finished, so only a
+			 * worker started otherwise gets here; a standby must not consume
+			 * (it cannot write), it waits for its promotion.
+			 */
+			pgstat_report_activity(STATE_IDLE, "waiting for the end of recovery");
 			wait_ms(1000);
 			continue;
 		}

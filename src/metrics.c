@@ -32,11 +32,11 @@
 
 #define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
 #define STAT_FILE_TMP STAT_FILE ".tmp"
-#define STAT_MAGIC 0x444c4d33	/* "DLM3" */
+#define STAT_MAGIC 0x444c4d34	/* "DLM4" */
 
 const char *const metrics_reasons[METRICS_REASONS] = {
 	"payload_too_large", "missing_stream_id", "invalid_stream_id", "unknown_stream",
-	"invalid_json", "detector_error", "insert_failed"
+	"invalid_json", "detector_error", "insert_failed", "retention_gap"
 };
 
 const char *const metrics_bands[METRICS_BANDS] = {"low", "medium", "high"};
@@ -77,6 +77,7 @@ metrics_reset_counters(MetricsShared *m)
 	for (int i = 0; i < N_COUNTERS; i++)
 		pg_atomic_write_u64(&m->counters[i], 0);
 	m->nstreams = 0;
+	m->nlosses = 0;
 	m->generation++;
 	m->stats_reset = GetCurrentTimestamp();
 }
@@ -89,6 +90,7 @@ typedef struct SavedCounters
 {
 	uint32		magic;
 	int32		nstreams;
+	int32		nlosses;		/* PartitionLoss entries after the streams */
 	TimestampTz stats_reset;
 	uint64		counters[N_COUNTERS];
 } SavedCounters;
@@ -112,6 +114,7 @@ save_counters(int code, Datum arg)
 	memset(&sc, 0, sizeof(sc));
 	sc.magic = STAT_MAGIC;
 	sc.nstreams = metrics_shared->nstreams;
+	sc.nlosses = metrics_shared->nlosses;
 	sc.stats_reset = metrics_shared->stats_reset;
 	for (int i = 0; i < N_COUNTERS; i++)
 		sc.counters[i] = metrics_counter(i);
@@ -129,6 +132,9 @@ save_counters(int code, Datum arg)
 		if (fwrite(&ss, sizeof(ss), 1, f) != 1)
 			goto error;
 	}
+	if (sc.nlosses > 0 &&
+		fwrite(metrics_shared->losses, sizeof(PartitionLoss), sc.nlosses, f) != (size_t) sc.nlosses)
+		goto error;
 	if (FreeFile(f) != 0)
 	{
 		f = NULL;
@@ -181,6 +187,13 @@ load_counters(MetricsShared *m)
 			pg_atomic_fetch_add_u64(&m->counters[C_OVERFLOW_EVENTS], ss.events);
 			pg_atomic_fetch_add_u64(&m->counters[C_OVERFLOW_ANOMALIES], ss.anomalies);
 		}
+	}
+	if (sc.nlosses > 0 && sc.nlosses <= MAX_PARTITIONS &&
+		fread(m->losses, sizeof(PartitionLoss), sc.nlosses, f) == (size_t) sc.nlosses)
+	{
+		m->nlosses = sc.nlosses;
+		for (int i = 0; i < m->nlosses; i++)
+			m->losses[i].topic[TOPIC_MAX - 1] = '\0';
 	}
 done:
 	FreeFile(f);
@@ -323,6 +336,30 @@ metrics_set_lag(int worker_id, const char *topic, int32 partition, int64 lag)
 		l->lag = lag;
 		strlcpy(l->topic, topic, TOPIC_MAX);
 	}
+	LWLockRelease(metrics_shared->lock);
+}
+
+void
+metrics_count_lost(const char *topic, int32 partition, uint64 n)
+{
+	PartitionLoss *l = NULL;
+
+	if (metrics_shared == NULL)
+		return;
+	LWLockAcquire(metrics_shared->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < metrics_shared->nlosses && l == NULL; i++)
+		if (metrics_shared->losses[i].partition == partition &&
+			strcmp(metrics_shared->losses[i].topic, topic) == 0)
+			l = &metrics_shared->losses[i];
+	if (l == NULL && metrics_shared->nlosses < MAX_PARTITIONS)
+	{
+		l = &metrics_shared->losses[metrics_shared->nlosses++];
+		l->partition = partition;
+		l->lost = 0;
+		strlcpy(l->topic, topic, TOPIC_MAX);
+	}
+	if (l != NULL)
+		l->lost += n;
 	LWLockRelease(metrics_shared->lock);
 }
 

@@ -7,7 +7,7 @@
 #include "utils/uuid.h"
 
 /* Dead-letter reason codes, in the order the counters keep them. */
-#define METRICS_REASONS 7
+#define METRICS_REASONS 8
 extern const char *const metrics_reasons[METRICS_REASONS];
 
 /* Severity bands of incidents: low (< 50), medium (< 75), high. */
@@ -37,5 +37,7 @@ extern void metrics_detectors_active(int worker_id, int detectors, uint64 bytes)
 extern void metrics_worker_started(int worker_id);
 extern void metrics_set_lag(int worker_id, const char *topic, int32 partition, int64 lag);
 extern void metrics_forget_lag(int worker_id);
+/* Messages of a partition deleted by Kafka's retention before they were read. */
+extern void metrics_count_lost(const char *topic, int32 partition, uint64 n);
 
 #endif

@@ -36,8 +36,8 @@ typedef struct Sample
 	const char *metric;
 	bool		has_stream;
 	pg_uuid_t	stream;
-	const char *label_keys[2];
-	char	   *label_values[2];
+	const char *label_keys[3];
+	char	   *label_values[3];
 	int			nlabels;
 	double		value;
 } Sample;
@@ -223,6 +223,15 @@ collect_samples(void)
 		add_label(s, "topic", pstrdup(pl->topic));
 		add_label(s, "partition", psprintf("%d", pl->partition));
 	}
+	for (int i = 0; i < metrics_shared->nlosses; i++)
+	{
+		PartitionLoss *pl = &metrics_shared->losses[i];
+		Sample	   *s = add_sample(l, "driftlock_messages_lost_total", (double) pl->lost);
+
+		add_label(s, "topic", pstrdup(pl->topic));
+		add_label(s, "partition", psprintf("%d", pl->partition));
+		add_label(s, "reason", pstrdup("retention"));
+	}
 	LWLockRelease(metrics_shared->lock);
 
 	for (int i = 0; i < (int) LATENCY_BUCKETS; i++)
@@ -347,6 +356,7 @@ static const Family families[] = {
 	{"driftlock_anomalies_suppressed_total", "counter", "Anomalies recorded with no incident because their pattern was suppressed."},
 	{"driftlock_feedback_learnt_total", "counter", "Events marked normal that a stream's detector learnt."},
 	{"driftlock_kafka_consumer_lag", "gauge", "Messages in a partition after the next offset to process (high watermark minus next offset)."},
+	{"driftlock_messages_lost_total", "counter", "Messages of a partition that Kafka's retention deleted before driftlock read them (each range is a retention_gap dead letter)."},
 	{"driftlock_batch_duration_seconds", "histogram", "Time from a batch's first message to its commit."},
 	{"driftlock_batches_total", "counter", "Batches committed by the Kafka workers."},
 	{"driftlock_detector_cache_hits_total", "counter", "Stream detectors found in a worker's cache."},

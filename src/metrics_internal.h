@@ -64,6 +64,14 @@ typedef struct PartitionLag
 	char		topic[TOPIC_MAX];
 } PartitionLag;
 
+/* Messages a partition lost to Kafka's retention (retention_gap.c). */
+typedef struct PartitionLoss
+{
+	int32		partition;
+	uint64		lost;
+	char		topic[TOPIC_MAX];
+} PartitionLoss;
+
 typedef struct MetricsShared
 {
 	LWLock	   *lock;
@@ -74,6 +82,8 @@ typedef struct MetricsShared
 	pg_atomic_uint32 detectors[MAX_WORKERS];
 	pg_atomic_uint64 cache_bytes[MAX_WORKERS];
 	PartitionLag lags[MAX_PARTITIONS];
+	int			nlosses;		/* under lock */
+	PartitionLoss losses[MAX_PARTITIONS];
 	int			max_streams;
 	int			nstreams;
 	StreamCounters streams[FLEXIBLE_ARRAY_MEMBER];

@@ -105,6 +105,14 @@ replay_kind(const char *topic, int32 partition, int64 offset)
 	return REPLAY_LEARN;
 }
 
+int64
+replay_until(const char *topic, int32 partition)
+{
+	int			i = nranges > 0 ? find_range(topic, partition) : -1;
+
+	return i >= 0 ? ranges[i].until : -1;
+}
+
 uint64
 replay_take_count(void)
 {

@@ -22,6 +22,12 @@ extern void replay_plan(const char *topic, int32 partition, int64 from, int64 un
 /* What to do with the message at offset of the partition. */
 extern ReplayKind replay_kind(const char *topic, int32 partition, int64 offset);
 
+/*
+ * Where the partition's committed results end while it is being replayed
+ * (its plan's until), else -1.
+ */
+extern int64 replay_until(const char *topic, int32 partition);
+
 /* Messages replayed since the last call. */
 extern uint64 replay_take_count(void);
 

@@ -392,3 +392,27 @@ COMMENT ON FUNCTION driftlock_streams_changed() IS
 CREATE TRIGGER streams_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON driftlock.streams
     FOR EACH STATEMENT EXECUTE FUNCTION driftlock_streams_changed();
+
+-- ---------------------------------------------------------------------------
+-- Messages lost to Kafka's retention (docs/operations.md#retention-gaps)
+-- ---------------------------------------------------------------------------
+-- When retention deletes messages before the worker read them, the range is
+-- recorded as one dead letter: reason retention_gap, no payload, from
+-- kafka_offset up to (not including) kafka_offset_end.
+ALTER TABLE driftlock.dead_letters ADD COLUMN kafka_offset_end bigint;
+COMMENT ON COLUMN driftlock.dead_letters.kafka_offset_end IS
+'for a range of messages (reason retention_gap): the offset after its last message; null for a single message';
+ALTER TABLE driftlock.dead_letters DROP CONSTRAINT dead_letters_reason_valid;
+ALTER TABLE driftlock.dead_letters ADD CONSTRAINT dead_letters_reason_valid CHECK (reason IN (
+    'payload_too_large',
+    'missing_stream_id',
+    'invalid_stream_id',
+    'unknown_stream',
+    'invalid_json',
+    'detector_error',
+    'insert_failed',
+    'retention_gap'));
+ALTER TABLE driftlock.dead_letters ADD CONSTRAINT dead_letters_range_valid
+    CHECK (kafka_offset_end IS NULL OR kafka_offset_end > kafka_offset);
+COMMENT ON COLUMN driftlock.dead_letters.reason IS
+'why the message was set aside: payload_too_large, missing_stream_id, invalid_stream_id, unknown_stream, invalid_json, detector_error, insert_failed, or retention_gap (a range of messages deleted by Kafka before they were read)';
