@@ -240,6 +240,18 @@ refresh_lag(rd_kafka_t *rk, bool force)
 	}
 }
 
+/* What the worker knows of its partitions: their positions, plans, fences. */
+static void
+forget_partitions(void)
+{
+	fence_forget();
+	replay_forget();
+	metrics_forget_lag(worker_id);
+	if (owned != NULL)
+		rd_kafka_topic_partition_list_destroy(owned);
+	owned = NULL;
+}
+
 /* Partitions are going: nothing held for them was committed, drop it all. */
 static void
 on_revoke(void)
@@ -252,13 +264,8 @@ on_revoke(void)
 	 */
 	if (!checkpoint_now(owned, "partitions revoked"))
 		rewind_needed = true;
-	fence_forget();
 	detector_cache_reset();
-	replay_forget();
-	metrics_forget_lag(worker_id);
-	if (owned != NULL)
-		rd_kafka_topic_partition_list_destroy(owned);
-	owned = NULL;
+	forget_partitions();
 	/* the next owner starts at the group's offsets: give it ours first */
 	if (rk != NULL)
 		kafka_offsets_flush(rk, true);
@@ -849,13 +856,8 @@ rejoin_after_fence(void)
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d rejoining group \"%s\": its batch was fenced and rolled back",
 					worker_id, driftlock_kafka_group_id)));
-	fence_forget();
 	kafka_offsets_forget();
-	replay_forget();
-	metrics_forget_lag(worker_id);
-	if (owned != NULL)
-		rd_kafka_topic_partition_list_destroy(owned);
-	owned = NULL;
+	forget_partitions();
 	/* closing revokes: with all forgotten, on_revoke saves and sends nothing */
 	consumer_close(rk);
 	rk = NULL;
