@@ -66,6 +66,7 @@
 #include "kafka_worker.h"
 #include "metrics.h"
 #include "replay.h"
+#include "retention.h"
 #include "spi_plans.h"
 #include "stream_lookup.h"
 #include "stream_state.h"
@@ -907,6 +908,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		kafka_offsets_flush(rk, false);
 		refresh_lag(rk, false);
 		resolve_quiet_incidents();
+		if (worker_id == 0)
+			retention_turn();
 		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);

@@ -32,7 +32,7 @@
 
 #define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
 #define STAT_FILE_TMP STAT_FILE ".tmp"
-#define STAT_MAGIC 0x444c4d33	/* "DLM3" */
+#define STAT_MAGIC 0x444c4d34	/* "DLM4" */
 
 const char *const metrics_reasons[METRICS_REASONS] = {
 	"payload_too_large", "missing_stream_id", "invalid_stream_id", "unknown_stream",
@@ -40,6 +40,10 @@ const char *const metrics_reasons[METRICS_REASONS] = {
 };
 
 const char *const metrics_bands[METRICS_BANDS] = {"low", "medium", "high"};
+
+const char *const metrics_purge_tables[METRICS_PURGE_TABLES] = {
+	"anomalies", "dead_letters", "incidents", "feedback", "suppressions"
+};
 
 const double metrics_latency_bounds[METRICS_LATENCY_BOUNDS] = {0.001, 0.0025, 0.005, 0.01,
 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};

@@ -392,3 +392,28 @@ COMMENT ON FUNCTION driftlock_streams_changed() IS
 CREATE TRIGGER streams_changed
     AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON driftlock.streams
     FOR EACH STATEMENT EXECUTE FUNCTION driftlock_streams_changed();
+
+-- ---------------------------------------------------------------------------
+-- Retention (docs/operations.md#retention)
+-- ---------------------------------------------------------------------------
+-- With driftlock.retention set, Kafka worker 0 deletes the rows older than
+-- it a thousand at a time, oldest first (src/retention.c): these indexes
+-- find them without reading the tables, and the foreign keys of feedback
+-- (ON DELETE SET NULL) are followed without a scan of driftlock.feedback
+-- per deleted anomaly or incident.
+CREATE INDEX anomalies_detected_at_idx ON driftlock.anomalies (detected_at);
+CREATE INDEX dead_letters_received_at_idx ON driftlock.dead_letters (received_at);
+CREATE INDEX incidents_closed_resolved_at_idx ON driftlock.incidents (resolved_at)
+    WHERE status <> 'open';
+CREATE INDEX feedback_anomaly_id_idx ON driftlock.feedback (anomaly_id);
+CREATE INDEX feedback_incident_id_idx ON driftlock.feedback (incident_id);
+
+-- The worker's deletes, on demand: what goes and what stays is described in
+-- docs/operations.md#retention.  Not STRICT, so that a NULL interval is a
+-- clear error rather than an empty result.
+CREATE FUNCTION driftlock_purge(older_than interval)
+RETURNS TABLE (table_name text, rows_deleted bigint)
+AS 'MODULE_PATHNAME', 'driftlock_purge'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION driftlock_purge(interval) IS
+'Delete anomalies, dead letters, closed incidents, applied feedback and ended suppressions older than now() - older_than, as driftlock.retention does; returns the rows deleted per table';
