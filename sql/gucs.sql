@@ -50,6 +50,14 @@ ALTER SYSTEM SET driftlock.kafka_max_payload_bytes = '1GB';
 ALTER SYSTEM SET driftlock.kafka_max_in_flight = 100001;
 ALTER SYSTEM SET driftlock.kafka_workers = 33;
 ALTER SYSTEM SET driftlock.kafka_enabled = 'maybe';
+ALTER SYSTEM SET driftlock.retention = '30d';
+ALTER SYSTEM SET driftlock.retention = '12h';
+ALTER SYSTEM SET driftlock.retention = 0;
+ALTER SYSTEM SET driftlock.retention = -1;
+ALTER SYSTEM SET driftlock.dead_letter_rate_limit = 0;
+ALTER SYSTEM SET driftlock.dead_letter_rate_limit = -1;
+ALTER SYSTEM RESET driftlock.retention;
+ALTER SYSTEM RESET driftlock.dead_letter_rate_limit;
 ALTER SYSTEM RESET driftlock.kafka_stream_id_field;
 ALTER SYSTEM RESET driftlock.kafka_max_payload_bytes;
 

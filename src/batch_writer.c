@@ -13,6 +13,7 @@
 #include "utils/memutils.h"
 
 #include "batch_writer.h"
+#include "dead_letter_limit.h"
 #include "spi_plans.h"
 
 static CachedStatement dead_letter_stmt = {
@@ -74,10 +75,13 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 {
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	size_t		keep = Min(len, (size_t) DEAD_LETTER_PAYLOAD_MAX);
-	bytea	   *p = palloc(VARHDRSZ + keep);
+	size_t		keep;
+	bytea	   *p;
 	int			ret;
 
+	dead_letter_limit_apply(topic, partition, &payload, &len, &detail);
+	keep = Min(len, (size_t) DEAD_LETTER_PAYLOAD_MAX);
+	p = palloc(VARHDRSZ + keep);
 	SET_VARSIZE(p, VARHDRSZ + keep);
 	if (keep)
 		memcpy(VARDATA(p), payload, keep);

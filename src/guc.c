@@ -49,6 +49,8 @@ int			driftlock_checkpoint_messages = 100000;
 bool		driftlock_metrics_save = true;
 char	   *driftlock_notify_channel = NULL;
 int			driftlock_incident_quiet_period = 900;
+int			driftlock_retention = 0;	/* min */
+int			driftlock_dead_letter_rate_limit = 1000;
 int			driftlock_metrics_max_streams = 1000;
 char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
@@ -294,6 +296,26 @@ driftlock_guc_init(void)
 							1, 7 * 24 * 3600,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.retention",
+							"Age after which anomalies, dead letters, closed incidents, applied feedback and ended suppressions are deleted (0 = never, 1 min and up, reload).",
+							"Kafka worker 0 deletes them between batches, at most once a minute and a thousand rows per transaction, sooner while rows are left over; driftlock_purge() does the same deletes on demand.  Dead letters a replay after a crash still needs are kept.  0 (the default) keeps everything.  Takes effect on reload.",
+							&driftlock_retention,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.dead_letter_rate_limit",
+							"Dead letters per Kafka partition and minute that keep their payload (0 = all, 0 .. 1000000, reload).",
+							"Further dead letters of the partition in the same minute are recorded with their position, headers and reason, but without their payload, and their detail says so.  0 keeps every payload.  Takes effect on reload.",
+							&driftlock_dead_letter_rate_limit,
+							1000,
+							0, 1000000,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 
 	/* ---- restart-only settings ---- */

@@ -25,6 +25,8 @@ extern int	driftlock_checkpoint_messages;
 extern bool driftlock_metrics_save;
 extern char *driftlock_notify_channel;
 extern int	driftlock_incident_quiet_period;	/* seconds */
+extern int	driftlock_retention;	/* minutes, 0 = off */
+extern int	driftlock_dead_letter_rate_limit;	/* per partition and minute */
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

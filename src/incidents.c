@@ -65,7 +65,12 @@ static CachedStatement prepare_stmt = {
 	7, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID}, NULL
 };
 
-/* An anomaly, complete with its incident (a redelivery is not recorded twice). */
+/*
+ * An anomaly, complete with its incident (a redelivery is not recorded
+ * twice).  No conflict target: a time-partitioned driftlock.anomalies
+ * (docs/operations.md) has the unique Kafka position on each partition,
+ * not on the parent the target would have to name.
+ */
 static CachedStatement insert_anomaly_stmt = {
 	"INSERT INTO driftlock.anomalies (id, stream_id, payload, score, p_value, ncd, "
 	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, "
@@ -73,7 +78,7 @@ static CachedStatement insert_anomaly_stmt = {
 	"pattern_count, pattern_first_event, incident_key, incident_id, suppressed) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
 	"$18, $19, $20, $21, $22, $23) "
-	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	"ON CONFLICT DO NOTHING",
 	23, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 		FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID,
 	TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID}, NULL

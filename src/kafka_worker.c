@@ -67,6 +67,7 @@
 #include "metrics.h"
 #include "offset_fence.h"
 #include "replay.h"
+#include "retention.h"
 #include "retention_gap.h"
 #include "spi_plans.h"
 #include "stream_lookup.h"
@@ -997,6 +998,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		kafka_offsets_flush(rk, false);
 		refresh_lag(rk, false);
 		resolve_quiet_incidents();
+		if (worker_id == 0)
+			retention_turn();
 		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);

@@ -41,6 +41,10 @@ const char *const metrics_reasons[METRICS_REASONS] = {
 
 const char *const metrics_bands[METRICS_BANDS] = {"low", "medium", "high"};
 
+const char *const metrics_purge_tables[METRICS_PURGE_TABLES] = {
+	"anomalies", "dead_letters", "incidents", "feedback", "suppressions"
+};
+
 const double metrics_latency_bounds[METRICS_LATENCY_BOUNDS] = {0.001, 0.0025, 0.005, 0.01,
 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 

@@ -14,6 +14,13 @@ extern const char *const metrics_reasons[METRICS_REASONS];
 #define METRICS_BANDS 3
 extern const char *const metrics_bands[METRICS_BANDS];
 
+/*
+ * Tables the retention purges (retention.c), in the order the counters
+ * keep them: the "table" label of driftlock_rows_purged_total.
+ */
+#define METRICS_PURGE_TABLES 5
+extern const char *const metrics_purge_tables[METRICS_PURGE_TABLES];
+
 /* Request shared memory (from _PG_init, only when preloaded). */
 extern void metrics_init(void);
 
@@ -27,6 +34,8 @@ extern void metrics_count_dead_letter(const char *reason);
 extern void metrics_count_incident(int band, bool opened);	/* else escalated */
 extern void metrics_count_suppressed(void);
 extern void metrics_count_feedback(int64 learnt);
+extern void metrics_count_purged(int table, uint64 rows);
+extern void metrics_count_payload_dropped(void);
 
 /* Published immediately (they describe work, not rows). */
 extern void metrics_batch_done(double seconds);

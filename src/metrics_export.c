@@ -257,6 +257,12 @@ collect_samples(void)
 	add_sample(l, "driftlock_checkpoints_total", (double) metrics_counter(C_CHECKPOINTS));
 	add_sample(l, "driftlock_messages_replayed_total", (double) metrics_counter(C_REPLAYED));
 	add_sample(l, "driftlock_worker_restarts_total", (double) metrics_counter(C_WORKER_RESTARTS));
+	for (int i = 0; i < METRICS_PURGE_TABLES; i++)
+		add_label(add_sample(l, "driftlock_rows_purged_total",
+							 (double) metrics_counter(C_ROWS_PURGED + i)),
+				  "table", pstrdup(metrics_purge_tables[i]));
+	add_sample(l, "driftlock_dead_letter_payloads_dropped_total",
+			   (double) metrics_counter(C_PAYLOADS_DROPPED));
 	LWLockAcquire(metrics_shared->lock, LW_SHARED);
 	add_sample(l, "driftlock_stats_reset_time_seconds",
 			   (double) (metrics_shared->stats_reset - SetEpochTimestamp()) / USECS_PER_SEC);
@@ -367,6 +373,8 @@ static const Family families[] = {
 	{"driftlock_checkpoints_total", "counter", "Checkpoints of the Kafka workers: the changed detectors saved with the offsets they correspond to."},
 	{"driftlock_messages_replayed_total", "counter", "Messages read again after a crash or a failed batch, which only the detectors learnt (their results were committed before)."},
 	{"driftlock_worker_restarts_total", "counter", "Times a Kafka worker started again after exiting."},
+	{"driftlock_rows_purged_total", "counter", "Rows deleted for being older than driftlock.retention (by Kafka worker 0) or by driftlock_purge(), by table."},
+	{"driftlock_dead_letter_payloads_dropped_total", "counter", "Dead letters recorded without their payload because their partition had driftlock.dead_letter_rate_limit of them in that minute already."},
 	{"driftlock_stats_reset_time_seconds", "gauge", "Unix time of the last reset of these counters."},
 	{NULL, NULL, NULL}
 };

@@ -2,9 +2,10 @@
  * metrics_pending.c -- counts of rows, published when their transaction
  * commits
  *
- * Counts that describe rows (events, anomalies, dead letters, incidents)
- * are collected per transaction (and subtransaction) and published when it
- * commits, so that the counters equal the rows in driftlock.anomalies and
+ * Counts that describe rows (events, anomalies, dead letters, incidents,
+ * rows purged, dead-letter payloads not kept) are collected per
+ * transaction (and subtransaction) and published when it commits, so
+ * that the counters equal the rows in driftlock.anomalies and
  * driftlock.dead_letters; a batch or a savepoint that rolls back counts
  * nothing.
  */
@@ -336,4 +337,17 @@ void
 metrics_count_feedback(int64 learnt)
 {
 	count_pending(C_FEEDBACK_LEARNT, learnt);
+}
+
+void
+metrics_count_purged(int table, uint64 rows)
+{
+	if (table >= 0 && table < METRICS_PURGE_TABLES && rows > 0)
+		count_pending(C_ROWS_PURGED + table, rows);
+}
+
+void
+metrics_count_payload_dropped(void)
+{
+	count_pending(C_PAYLOADS_DROPPED, 1);
 }

@@ -34,7 +34,8 @@ BEGIN
                             'driftlock_suppress(uuid, bigint, timestamptz, text)'::regprocedure,
                             'driftlock_unsuppress(uuid, bigint)'::regprocedure,
                             'driftlock_resolve_incidents()'::regprocedure,
-                            'driftlock_streams_changed()'::regprocedure)
+                            'driftlock_streams_changed()'::regprocedure,
+                            'driftlock_purge(interval)'::regprocedure)
         ) o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
         WHERE a.grantee <> o.owner
@@ -65,5 +66,5 @@ GRANT USAGE, SELECT, UPDATE ON SEQUENCE
 GRANT EXECUTE ON FUNCTION
     driftlock_mark_normal(bigint), driftlock_mark_normal_incident(bigint),
     driftlock_suppress(uuid, bigint, timestamptz, text), driftlock_unsuppress(uuid, bigint),
-    driftlock_resolve_incidents()
+    driftlock_resolve_incidents(), driftlock_purge(interval)
     TO driftlock_admin;

@@ -416,3 +416,28 @@ ALTER TABLE driftlock.dead_letters ADD CONSTRAINT dead_letters_range_valid
     CHECK (kafka_offset_end IS NULL OR kafka_offset_end > kafka_offset);
 COMMENT ON COLUMN driftlock.dead_letters.reason IS
 'why the message was set aside: payload_too_large, missing_stream_id, invalid_stream_id, unknown_stream, invalid_json, detector_error, insert_failed, or retention_gap (a range of messages deleted by Kafka before they were read)';
+
+-- ---------------------------------------------------------------------------
+-- Retention (docs/operations.md#retention)
+-- ---------------------------------------------------------------------------
+-- With driftlock.retention set, Kafka worker 0 deletes the rows older than
+-- it a thousand at a time, oldest first (src/retention.c): these indexes
+-- find them without reading the tables, and the foreign keys of feedback
+-- (ON DELETE SET NULL) are followed without a scan of driftlock.feedback
+-- per deleted anomaly or incident.
+CREATE INDEX anomalies_detected_at_idx ON driftlock.anomalies (detected_at);
+CREATE INDEX dead_letters_received_at_idx ON driftlock.dead_letters (received_at);
+CREATE INDEX incidents_closed_resolved_at_idx ON driftlock.incidents (resolved_at)
+    WHERE status <> 'open';
+CREATE INDEX feedback_anomaly_id_idx ON driftlock.feedback (anomaly_id);
+CREATE INDEX feedback_incident_id_idx ON driftlock.feedback (incident_id);
+
+-- The worker's deletes, on demand: what goes and what stays is described in
+-- docs/operations.md#retention.  Not STRICT, so that a NULL interval is a
+-- clear error rather than an empty result.
+CREATE FUNCTION driftlock_purge(older_than interval)
+RETURNS TABLE (table_name text, rows_deleted bigint)
+AS 'MODULE_PATHNAME', 'driftlock_purge'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION driftlock_purge(interval) IS
+'Delete anomalies, dead letters, closed incidents, applied feedback and ended suppressions older than now() - older_than, as driftlock.retention does; returns the rows deleted per table';

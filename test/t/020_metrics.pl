@@ -178,6 +178,14 @@ SELECT string_agg(format('%s=%s', r, (SELECT count(*) FROM driftlock.dead_letter
 FROM unnest(ARRAY['payload_too_large', 'missing_stream_id', 'invalid_stream_id', 'unknown_stream',
                   'invalid_json', 'detector_error', 'insert_failed', 'retention_gap']) r}),
 	'dead_letters_total: one row per reason, equal to driftlock.dead_letters');
+is(q1(q{
+SELECT string_agg(format('%s=%s', labels->>'table', value), ' ' ORDER BY labels->>'table')
+FROM driftlock.metrics WHERE metric = 'driftlock_rows_purged_total'}),
+	'anomalies=0 dead_letters=0 feedback=0 incidents=0 suppressions=0',
+	'rows_purged_total: one row per table, at 0 without driftlock.retention');
+is(metric('driftlock_dead_letter_payloads_dropped_total'), '0',
+	'dead_letter_payloads_dropped_total: under driftlock.dead_letter_rate_limit every payload is kept');
+is(q1('SELECT count(*) FROM driftlock.dead_letters WHERE payload IS NULL'), '0', 'and the rows have them');
 
 ok(poll_until($node, q{
 SELECT string_agg(format('%s/%s=%s', labels->>'topic', labels->>'partition', value), ' '
@@ -221,6 +229,7 @@ like($prom, qr/^driftlock_batch_duration_seconds_bucket\{le="\+Inf"\} \d+$/m, 'p
 like($prom, qr/^driftlock_stream_events_total\{[^}]*stream="\Q$alpha_prom\E"[^}]*\} 155$/m,
 	'prometheus text: a stream name with quotes and a backslash, escaped');
 like($prom, qr/^driftlock_dead_letters_total\{reason="invalid_json"\} 3$/m, 'prometheus text: dead letters by reason');
+like($prom, qr/^driftlock_rows_purged_total\{table="dead_letters"\} 0$/m, 'prometheus text: rows purged by table');
 {
 	my %families;
 	for my $m (split /\n/, q1('SELECT DISTINCT metric FROM driftlock.metrics'))
