@@ -191,13 +191,15 @@ sub sql_quote
 
 # A node that preloads driftlock and runs the Kafka worker against $kafka.
 # Options: conf => { name => value } (values are quoted here; they override
-# the defaults), no_extension => 1 (do not CREATE EXTENSION), no_start => 1.
+# the defaults), no_extension => 1 (do not CREATE EXTENSION), no_start => 1,
+# init => { ... } (options of PostgreSQL::Test::Cluster::init, such as
+# allows_streaming => 1 for a primary).
 sub worker_node
 {
 	my ($name, $kafka, %opts) = @_;
 	require PostgreSQL::Test::Cluster;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
+	$node->init(%{ $opts{init} // {} });
 	my %conf = (
 		'shared_preload_libraries'   => 'driftlock',
 		'driftlock.kafka_enabled'    => 'on',

@@ -34,7 +34,7 @@ sub produce_range
 	return;
 }
 
-my $primary = worker_node('primary', $kafka, conf => {
+my $primary = worker_node('primary', $kafka, init => { allows_streaming => 1 }, conf => {
 	'driftlock.kafka_topic'            => $topic,
 	'driftlock.kafka_group_id'         => $group,
 	'driftlock.kafka_stream_id_header' => 'X-Stream-Id' });
