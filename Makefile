@@ -109,7 +109,8 @@ UNIT_DIR   =
 UNIT_RUN   =
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
-TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw
+TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw \
+             test/tools/kafka_committed
 
 .PHONY: unit bench-build tools prove check-fast
 
@@ -158,6 +159,9 @@ test/tools/demo_producer: test/tools/demo_producer.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 test/tools/produce_raw: test/tools/produce_raw.c
+	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
+
+test/tools/kafka_committed: test/tools/kafka_committed.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
 # TAP tests.  PGXS's prove_installcheck supplies PATH, PG_REGRESS, TESTDIR and

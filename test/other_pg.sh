@@ -79,8 +79,8 @@ mkdir -p "$ROOTFS$BUILD"
 (cd "$SRC" && tar --exclude=./.git --exclude='./tmp_check*' --exclude=./results \
 	--exclude='*.o' --exclude='*.so' --exclude='*.bc' -cf - .) | tar -C "$ROOTFS$BUILD" -xf -
 (cd "$ROOTFS$BUILD" && rm -f regression.diffs regression.out test/tools/mock_kafka \
-	test/tools/demo_producer test/tools/produce_raw sql/driftlock--0.2.0.sql \
-	sql/driftlock--0.1.0--0.2.0.sql)
+	test/tools/demo_producer test/tools/produce_raw test/tools/kafka_committed \
+	sql/driftlock--0.2.0.sql sql/driftlock--0.1.0--0.2.0.sql)
 chroot "$ROOTFS" chown -R tester: "$BUILD"
 
 as_tester() { chroot "$ROOTFS" runuser -u tester -- bash -c "cd $BUILD && $*"; }
