@@ -575,6 +575,91 @@ sub count_log_matches
 
 
 # ---------------------------------------------------------------------------
+# Helpers for the tests of production topologies (test/t/024, 025): the
+# offsets a group committed to Kafka, and the partitions the workers of a
+# node were given, read from its log.
+#
+#   my %k = kafka_committed($kafka, 'group', 'events', 4);   # { 0 => [offset, metadata], ... }
+#   my @r = log_rebalances($node, 'events', $log_offset);     # assigned/revoked lines, in order
+#   my %own = current_assignment($node, 'events');            # { partition => worker }
+# ---------------------------------------------------------------------------
+push @EXPORT_OK, qw(kafka_committed log_rebalances current_assignment log_line_time);
+
+# The offsets group $group committed to Kafka for partitions 0 .. $n - 1 of
+# $topic, read with test/tools/kafka_committed (which does not join the
+# group): { partition => [offset, metadata] }, offset -1001 when the group
+# committed none, metadata undef when the commit carried none.
+sub kafka_committed
+{
+	my ($kafka, $group, $topic, $n) = @_;
+	my $bin = source_dir() . '/test/tools/kafka_committed';
+	die "$bin not found: run \"make tools\"\n" unless -x $bin;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $bin, '--brokers', $kafka->bootstrap, '--group', $group,
+			'--topic', $topic, '--partitions', $n ], '<', \'', '>', \$out, '2>', \$err,
+		IPC::Run::timeout(30))
+	  or die "kafka_committed failed: $err\n";
+	my %committed;
+	for my $line (split /\n/, $out)
+	{
+		my ($p, $off, $meta) = split / /, $line, 3;
+		$committed{$p} = [ $off, $meta eq '-' ? undef : $meta ];
+	}
+	return %committed;
+}
+
+# Seconds since the epoch of a server log line (log_line_prefix starts with
+# %m, as PostgreSQL::Test::Cluster sets it); only differences are meant.
+sub log_line_time
+{
+	my ($line) = @_;
+	my ($y, $mo, $d, $h, $mi, $s, $frac) =
+	  $line =~ /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?/
+	  or return undef;
+	require Time::Local;
+	return Time::Local::timegm($s, $mi, $h, $d, $mo - 1, $y) + ($frac // 0);
+}
+
+# The "assigned partitions" and "revoked partitions" lines of $node's log
+# from byte $offset, for topic $topic, in order: a list of { time, worker,
+# what => 'assigned' or 'revoked', parts => { partition => offset } }.
+sub log_rebalances
+{
+	my ($node, $topic, $offset) = @_;
+	my @events;
+	for my $line (split /\n/, log_since($node, $offset))
+	{
+		my ($worker, $what, $list) =
+		  $line =~ /driftlock kafka worker (\d+) (assigned|revoked) partitions: (.*)$/
+		  or next;
+		my %parts;
+		$parts{$1} = $2 while $list =~ /\Q$topic\E\[(\d+)\]@(-?\d+)/g;
+		push @events, { time => log_line_time($line), worker => $worker, what => $what,
+			parts => \%parts };
+	}
+	return @events;
+}
+
+# The partitions of $topic the workers of $node hold now, by its log: each
+# worker's last "assigned" line unless a "revoked" line came after it.
+# Returns { partition => worker }.
+sub current_assignment
+{
+	my ($node, $topic, $offset) = @_;
+	my %by_worker;
+	for my $e (log_rebalances($node, $topic, $offset))
+	{
+		$by_worker{ $e->{worker} } = $e->{what} eq 'assigned' ? $e->{parts} : {};
+	}
+	my %owner;
+	for my $w (keys %by_worker)
+	{
+		$owner{$_} = $w for keys %{ $by_worker{$w} };
+	}
+	return %owner;
+}
+
+# ---------------------------------------------------------------------------
 # The bad-input corpus (test/corpus/bad_input/cases.txt, format in its
 # README.md) and test/tools/produce_raw, which sends any bytes.
 #
