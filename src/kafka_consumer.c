@@ -157,6 +157,8 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
  * for batches whose WAL never reached the standby, so those messages must
  * be processed again here, not skipped.  Another instance of the same group
  * has its own identifier: its commits mean its rows, and are skipped to.
+ * So this system's own Kafka commits never decide where it starts:
+ * driftlock.kafka_offsets does.
  */
 #define COMMIT_METADATA_PREFIX "driftlock system "
 
@@ -206,8 +208,16 @@ set_stored_offsets_body(void *arg)
 											   &next, &checkpoint);
 
 		if (!stored)
-			p->offset = RD_KAFKA_OFFSET_INVALID;	/* committed, else
-													 * auto.offset.reset */
+		{
+			/*
+			 * Nothing stored here: the group's Kafka offset, else
+			 * auto.offset.reset.  But an offset this system committed is
+			 * ours, lost (a failover before the first batch replicated, or
+			 * rows deleted to start over): start from the beginning.
+			 */
+			p->offset = committed_by_this_system(kafka)
+				? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_INVALID;
+		}
 		else if (kafka->offset > next && !committed_by_this_system(kafka))
 			p->offset = kafka->offset;	/* another instance went further: its
 										 * results, not ours */
