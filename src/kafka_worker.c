@@ -64,6 +64,7 @@
 #include "kafka_consumer.h"
 #include "kafka_message.h"
 #include "kafka_worker.h"
+#include "kafka_worker_start.h"
 #include "metrics.h"
 #include "replay.h"
 #include "spi_plans.h"
@@ -870,7 +871,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(driftlock_database, NULL, 0);
+	/* backs off after failed starts (kafka_worker_start.c) */
+	worker_start_connect(worker_id);
 	{
 		char		name[64];
 
