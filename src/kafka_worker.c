@@ -63,6 +63,7 @@
 #include "incidents.h"
 #include "kafka_consumer.h"
 #include "kafka_message.h"
+#include "kafka_reachability.h"
 #include "kafka_worker.h"
 #include "kafka_worker_start.h"
 #include "metrics.h"
@@ -366,6 +367,7 @@ collect_batch(rd_kafka_t *rk)
 			rd_kafka_message_destroy(msg);
 			continue;
 		}
+		reachability_confirmed();
 		if (batch_len == 0)
 		{
 			batch_started = GetCurrentTimestamp();
@@ -909,7 +911,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		kafka_offsets_flush(rk, false);
 		refresh_lag(rk, false);
 		resolve_quiet_incidents();
-		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
+		reachability_probe(rk);
+		reachability_activity(activity, sizeof(activity), settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);
 		if (consumer_rebalance_failed())
