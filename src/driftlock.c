@@ -13,6 +13,7 @@
 #include "driftlock.h"
 #include "guc.h"
 #include "kafka_worker.h"
+#include "kafka_worker_start.h"
 #include "metrics.h"
 
 PG_MODULE_MAGIC;
@@ -34,6 +35,7 @@ _PG_init(void)
 	if (driftlock_preloaded)
 	{
 		metrics_init();
+		worker_start_init();
 		driftlock_kafka_register_workers();
 	}
 	else if (driftlock_kafka_enabled)

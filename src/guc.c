@@ -341,7 +341,7 @@ driftlock_guc_init(void)
 
 	DefineCustomIntVariable("driftlock.kafka_restart_interval",
 							"Seconds before a Kafka worker that exited or crashed is started again (1 s .. 1 h, restart).",
-							"A worker exits after an error it cannot retry (offsets unreadable) or a SIGTERM, and is restarted with the rest of the server after a crash.  Requires a server restart.",
+							"A worker exits after an error it cannot retry (offsets unreadable) or a SIGTERM, and is restarted with the rest of the server after a crash.  A worker that cannot connect to driftlock.database waits twice as long after each failed start in a row, up to once a minute.  Requires a server restart.",
 							&driftlock_kafka_restart_interval,
 							5,
 							1, 3600,

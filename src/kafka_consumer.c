@@ -27,6 +27,7 @@
 #include "batch_writer.h"
 #include "guc.h"
 #include "kafka_consumer.h"
+#include "kafka_reachability.h"
 #include "message/kafka_properties.h"
 #include "offset_fence.h"
 #include "replay.h"
@@ -139,6 +140,7 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	int			suppressed;
 
+	reachability_kafka_error(err);
 	if (!rate_limit(shape_hash(rd_kafka_err2name(err), NULL), &suppressed))
 		return;
 	ereport(LOG,
@@ -290,6 +292,8 @@ rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 			rebalance_failed = true;
 			return;
 		}
+		/* the group coordinator answered */
+		reachability_confirmed();
 		log_partitions("assigned", parts);
 		if (cooperative(rk))
 			rd_kafka_incremental_assign(rk, parts);
@@ -481,6 +485,7 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 
 	log_worker_id = worker_id;
 	rebalance_failed = false;
+	reachability_reset(worker_id);
 	snprintf(client_id, sizeof(client_id), "driftlock-worker-%d", worker_id);
 
 	/*

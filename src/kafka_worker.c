@@ -63,7 +63,9 @@
 #include "incidents.h"
 #include "kafka_consumer.h"
 #include "kafka_message.h"
+#include "kafka_reachability.h"
 #include "kafka_worker.h"
+#include "kafka_worker_start.h"
 #include "metrics.h"
 #include "offset_fence.h"
 #include "replay.h"
@@ -379,6 +381,7 @@ collect_batch(rd_kafka_t *rk)
 			rd_kafka_message_destroy(msg);
 			continue;
 		}
+		reachability_confirmed();
 		if (batch_len == 0)
 		{
 			batch_started = GetCurrentTimestamp();
@@ -950,7 +953,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(driftlock_database, NULL, 0);
+	/* backs off after failed starts (kafka_worker_start.c) */
+	worker_start_connect(worker_id);
 	{
 		char		name[64];
 
@@ -1000,7 +1004,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		resolve_quiet_incidents();
 		if (worker_id == 0)
 			retention_turn();
-		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
+		reachability_probe(rk);
+		reachability_activity(activity, sizeof(activity), settings.topic);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);
 		if (consumer_rebalance_failed())
