@@ -12,8 +12,7 @@
 # initdb refuses root.  Needs root (chroot, mounts) and Debian's archive
 # (DEBIAN_MIRROR, default http://deb.debian.org/debian).  TAP_TESTS (default
 # 001, 002, 003, 010-019, 020, 023-027, 041-043) chooses the TAP tests.
-# Exits 0
-# when everything passed.
+# Exits 0 when everything passed.
 set -euo pipefail
 
 usage() { echo "usage: $0 17|18" >&2; exit 2; }
