@@ -176,7 +176,7 @@ push @EXPORT_OK, qw(worker_node poll_until wait_offsets kcat_produce_opts
   event_payloads produce_events load_messages check_anomalies check_incidents
   check_exactly_once check_offsets_at_end check_stream_events wait_committed
   wait_worker_replaced restart_after_postmaster_kill worker_pids log_since
-  count_log_matches sql_quote WORKER_PROPERTIES);
+  count_log_matches sql_quote stored_offsets WORKER_PROPERTIES);
 
 # librdkafka settings the mock cluster needs (see the file header)
 use constant WORKER_PROPERTIES => 'session.timeout.ms=6000;heartbeat.interval.ms=500';
@@ -546,6 +546,16 @@ sub restart_after_postmaster_kill
 	}
 	Test::More::ok($started, "$name: node restarted after kill -9 of the postmaster");
 	return;
+}
+
+# { partition => next_offset } of $node's driftlock.kafka_offsets rows for
+# $group and $topic
+sub stored_offsets
+{
+	my ($node, $group, $topic) = @_;
+	return map { split /\|/ } split /\n/, $node->safe_psql('postgres', qq{
+SELECT partition, next_offset FROM driftlock.kafka_offsets
+WHERE group_id = } . sql_quote($group) . ' AND topic = ' . sql_quote($topic));
 }
 
 # Pids of the running Kafka workers, in worker order

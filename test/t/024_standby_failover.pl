@@ -22,7 +22,7 @@ use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
   event_payloads produce_events load_messages check_anomalies check_incidents
   check_exactly_once wait_committed kafka_committed log_rebalances log_since
-  log_line_time count_log_matches sql_quote);
+  log_line_time count_log_matches sql_quote stored_offsets);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -75,13 +75,7 @@ sub produce_chunk
 	return;
 }
 
-# { partition => next_offset } of the partitions $node has a row for
-sub offsets_of
-{
-	my ($node) = @_;
-	return map { split /\|/ } split /\n/, $node->safe_psql('postgres', qq{
-SELECT partition, next_offset FROM driftlock.kafka_offsets WHERE group_id = '$group' AND topic = '$topic'});
-}
+sub offsets_of { return stored_offsets($_[0], $group, $topic) }
 
 sub fmt_offsets
 {

@@ -19,7 +19,7 @@ use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node poll_until wait_committed
   event_payloads kcat_produce_opts load_messages kafka_committed
-  current_assignment log_rebalances log_line_time sql_quote);
+  current_assignment log_rebalances log_line_time sql_quote stored_offsets);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -98,13 +98,7 @@ sub produce_round
 	return;
 }
 
-# { partition => next_offset } of an instance
-sub offsets_of
-{
-	my ($n) = @_;
-	return map { split /\|/ } split /\n/, $n->safe_psql('postgres', qq{
-SELECT partition, next_offset FROM driftlock.kafka_offsets WHERE group_id = '$group' AND topic = '$topic'});
-}
+sub offsets_of { return stored_offsets($_[0], $group, $topic) }
 
 sub fmt
 {
