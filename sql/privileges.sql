@@ -62,6 +62,10 @@ SELECT (driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, 'job 2 o
 SELECT (driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, '{"job": 3}'::jsonb)).warm;
 SELECT (driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, 'job 4 ok'::text)).warm;
 
+-- driftlock_replay_dead_letters: reads, replays and deletes dead letters
+-- (this one names no stream here: it stays)
+SELECT * FROM driftlock_replay_dead_letters();
+
 -- reads every table, payloads included
 SELECT name, config FROM driftlock.streams;
 SELECT kafka_offset, convert_from(payload, 'UTF8') AS payload, score FROM driftlock.anomalies;
@@ -219,11 +223,13 @@ DELETE FROM driftlock.stream_state;
 SELECT nextval('driftlock.anomalies_id_seq');
 SELECT last_value FROM driftlock.dead_letters_id_seq;
 
--- refused: driftlock_observe (all three overloads), driftlock_metrics_reset
+-- refused: driftlock_observe (all three overloads), driftlock_metrics_reset,
+-- driftlock_replay_dead_letters
 SELECT driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, 'x'::text);
 SELECT driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, 'x'::bytea);
 SELECT driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, '{}'::jsonb);
 SELECT driftlock_metrics_reset();
+SELECT driftlock_replay_dead_letters();
 
 -- refused: objects of its own in the schema
 CREATE TABLE driftlock.regress_plain_table (a int);
@@ -404,6 +410,7 @@ SELECT state FROM driftlock.stream_state;
 INSERT INTO driftlock.streams (name) VALUES ('regress-reporting');
 SELECT driftlock_observe('00000000-0000-4000-8000-0000000000a1'::uuid, 'x'::text);
 SELECT driftlock_metrics_reset();
+SELECT driftlock_replay_dead_letters();
 CREATE TABLE driftlock.regress_reporting_table (a int);
 RESET ROLE;
 SET ROLE regress_dl_plain;

@@ -19,6 +19,7 @@
 #include "utils/timestamp.h"
 
 #include "checkpoint.h"
+#include "dead_letter_replay.h"
 #include "detector_cache.h"
 #include "guc.h"
 #include "metrics.h"
@@ -64,6 +65,8 @@ void
 checkpoint_write(const rd_kafka_topic_partition_list_t *positions)
 {
 	detector_cache_save_changed();
+	/* a dead letter replay that committed meanwhile: see dead_letter_replay.c */
+	detectors_check_unchanged();
 	for (int i = 0; positions != NULL && i < positions->cnt; i++)
 		if (positions->elems[i].offset >= 0)
 			fence_save_checkpoint(driftlock_kafka_group_id, positions->elems[i].topic,
@@ -79,9 +82,14 @@ checkpoint_committed(void)
 	metrics_count_checkpoint();
 }
 
+/* The saved states changed under the worker: its detectors are stale. */
+static bool stale = false;
+
 static void
 checkpoint_body(void *positions)
 {
+	if ((stale = detectors_invalidated()))
+		return;
 	fence_begin();
 	checkpoint_write(positions);
 }
@@ -99,6 +107,11 @@ checkpoint_now(const rd_kafka_topic_partition_list_t *positions, const char *why
 		detector_cache_reset();
 		ereport(LOG,
 				(errmsg("driftlock could not save its detectors (%s): they will relearn from the last checkpoint", why)));
+		return false;
+	}
+	if (stale)
+	{
+		detector_cache_reset();
 		return false;
 	}
 	checkpoint_committed();

@@ -25,7 +25,8 @@ extern bool checkpoint_due(void);
 /*
  * In the current transaction (SPI connected): save the changed detectors,
  * and set the checkpoint offset of each partition in positions (the next
- * offset its detectors have learnt, negative when none) to it.
+ * offset its detectors have learnt, negative when none) to it.  An error
+ * when a dead letter replay saved states meanwhile (dead_letter_replay.c).
  */
 extern void checkpoint_write(const rd_kafka_topic_partition_list_t *positions);
 
@@ -34,9 +35,10 @@ extern void checkpoint_committed(void);
 
 /*
  * A checkpoint in a transaction of its own, between batches (idle, a
- * rebalance, shutdown).  Returns false, after logging, when it failed: the
- * cache is then dropped and the partitions must be read again from their
- * last checkpoint.
+ * rebalance, shutdown).  Returns false, after logging, when it failed or
+ * when a dead letter replay changed the saved states (nothing is saved
+ * then): the cache is then dropped and the partitions must be read again
+ * from their last checkpoint.
  */
 extern bool checkpoint_now(const rd_kafka_topic_partition_list_t *positions, const char *why);
 

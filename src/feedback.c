@@ -98,6 +98,13 @@ forget_pending(const pg_uuid_t *stream_id)
 int
 feedback_apply(const pg_uuid_t *stream_id, cbad_detector *det, const AnomalySource *src)
 {
+	return feedback_apply_keep(stream_id, det, src, NULL, NULL);
+}
+
+int
+feedback_apply_keep(const pg_uuid_t *stream_id, cbad_detector *det, const AnomalySource *src,
+					List **learnt, MemoryContext cxt)
+{
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	SPITupleTable *rows;
@@ -127,6 +134,13 @@ feedback_apply(const pg_uuid_t *stream_id, cbad_detector *det, const AnomalySour
 		driftlock_report_status(cbad_detector_learn(det, (const uint8_t *) VARDATA_ANY(payload),
 													VARSIZE_ANY_EXHDR(payload)),
 								"learning an event marked normal");
+		if (learnt != NULL)
+		{
+			MemoryContext old = MemoryContextSwitchTo(cxt);
+
+			*learnt = lappend(*learnt, PG_DETOAST_DATUM_COPY(PointerGetDatum(payload)));
+			MemoryContextSwitchTo(old);
+		}
 		args[0] = Int64GetDatum(id);
 		ret = spi_run(&applied_stmt, args, nulls, false, 0);
 		if (ret != SPI_OK_UPDATE)

@@ -8,6 +8,8 @@
 #ifndef DRIFTLOCK_FEEDBACK_H
 #define DRIFTLOCK_FEEDBACK_H
 
+#include "nodes/pg_list.h"
+#include "utils/memutils.h"
 #include "utils/uuid.h"
 
 #include "cbad/cbad.h"
@@ -29,5 +31,14 @@ extern bool feedback_pending(const pg_uuid_t *stream_id);
  */
 extern int	feedback_apply(const pg_uuid_t *stream_id, cbad_detector *det,
 						   const AnomalySource *source);
+
+/*
+ * The same, appending what was learnt (bytea *, allocated with the list in
+ * cxt) to *learnt, for a writer that may have to teach it again to another
+ * copy of the detector.
+ */
+extern int	feedback_apply_keep(const pg_uuid_t *stream_id, cbad_detector *det,
+								const AnomalySource *source, List **learnt,
+								MemoryContext cxt);
 
 #endif

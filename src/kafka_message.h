@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 
 #include "cbad/cbad.h"
@@ -31,5 +32,13 @@ extern bool message_stream_key(const rd_kafka_message_t *msg, char *key, Message
 
 /* The message's headers as a JSON array of {"key", "value"}, or NULL. */
 extern char *message_headers_json(const rd_kafka_message_t *msg);
+
+/*
+ * The stream id of a dead letter by the same rules, from its headers as
+ * message_headers_json() wrote them (NULL: none) and its payload.  Headers
+ * that were cut (over 64 KiB of JSON) leave the header uncertain: false.
+ */
+extern bool dead_letter_stream_key(Jsonb *headers, const uint8_t *payload, size_t len,
+								   char *key, MessageProblem *problem);
 
 #endif

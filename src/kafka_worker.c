@@ -56,6 +56,7 @@
 
 #include "batch_writer.h"
 #include "checkpoint.h"
+#include "dead_letter_replay.h"
 #include "detector_cache.h"
 #include "detector_glue.h"
 #include "feedback.h"
@@ -530,7 +531,10 @@ new_list(rd_kafka_topic_partition_list_t **slot)
 /*
  * Process batch[from..to) in one transaction.  Returns the next offsets to
  * tell Kafka (the caller destroys the list): those of the live messages;
- * replayed ones move only the partitions' positions (owned).
+ * replayed ones move only the partitions' positions (owned).  Returns NULL,
+ * with nothing done and the detectors dropped, when saved detector states
+ * changed under the worker: the partitions must be read again from their
+ * checkpoints.
  *
  * caught_up: the batch did not fill up, or nothing fetched is waiting
  * behind it, so the worker has read all there was; it then checkpoints
@@ -560,6 +564,14 @@ process_batch(int from, int to, bool caught_up)
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	spi_xact_begin();
+	if (detectors_invalidated())
+	{
+		/* saved states changed under the cache (dead_letter_replay.c) */
+		AbortCurrentTransaction();
+		detector_cache_reset();
+		replay_forget();
+		return NULL;			/* the caller rewinds to the checkpoints */
+	}
 	fence_begin();
 	gap_begin();
 	incidents_begin();
@@ -649,8 +661,8 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 
 /*
  * Message i alone in a transaction; a dead letter if it fails.  Returns
- * false after a dead letter: the detectors were dropped with the failed
- * transaction.
+ * false after a dead letter, or when the detectors were stale: the
+ * detectors were dropped.
  */
 static bool
 process_alone(const int i)
@@ -684,6 +696,8 @@ process_alone(const int i)
 		ok = false;
 	}
 	PG_END_TRY();
+	if (next == NULL)
+		return false;			/* stale detectors (process_batch) */
 	kafka_offsets_committed(next, XactLastCommitEnd);
 	rd_kafka_topic_partition_list_destroy(next);
 	return ok;
@@ -921,8 +935,13 @@ run_batch(void)
 				process_batch(0, batch_len, batch_len < driftlock_kafka_max_in_flight ||
 							  consumer_drained(rk));
 
-			kafka_offsets_committed(next, XactLastCommitEnd);
-			rd_kafka_topic_partition_list_destroy(next);
+			if (next == NULL)
+				consumer_rewind(rk);	/* stale detectors (process_batch) */
+			else
+			{
+				kafka_offsets_committed(next, XactLastCommitEnd);
+				rd_kafka_topic_partition_list_destroy(next);
+			}
 		}
 		drop_batch();
 		trim_cache();
@@ -1028,7 +1047,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		else if (checkpoint_due())
 		{
 			/* a quiet topic: save what learnt since the last checkpoint */
-			(void) checkpoint_now(owned, "idle");
+			if (!checkpoint_now(owned, "idle"))
+				rewind_needed = true;	/* the cache was dropped */
 		}
 	}
 

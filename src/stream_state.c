@@ -52,40 +52,17 @@ static CachedStatement save_stmt = {
 };
 
 cbad_detector *
-driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
-					  bool *learn_only, bool *fresh)
+driftlock_stream_detector(Jsonb *config, bytea *state, MemoryContext cxt, bool *fresh)
 {
-	Datum		args[1] = {UUIDPGetDatum(stream_id)};
 	cbad_allocator allocator = driftlock_allocator(cxt);
 	cbad_detector *det = NULL;
 	cbad_config cfg;
-	bool		isnull;
-	Datum		d;
-	int			ret;
 
 	if (fresh != NULL)
 		*fresh = false;
-	driftlock_check_schema();
-	ret = spi_run(for_update ? &load_for_update_stmt : &load_stmt, args, NULL, !for_update, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "loading stream state failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
-				 errmsg("driftlock stream %s does not exist",
-						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(stream_id)))),
-				 errhint("Streams are rows of driftlock.streams.")));
-
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	driftlock_config_from_jsonb(isnull ? NULL : DatumGetJsonbP(d), &cfg);
-
-	if (learn_only != NULL)
-		*learn_only = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
-	if (!isnull)
+	driftlock_config_from_jsonb(config, &cfg);
+	if (state != NULL)
 	{
-		bytea	   *state = DatumGetByteaPP(d);
-
 		driftlock_report_status(cbad_detector_deserialize((const uint8_t *) VARDATA_ANY(state),
 														  VARSIZE_ANY_EXHDR(state),
 														  &allocator, &det),
@@ -107,15 +84,44 @@ driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
 	return det;
 }
 
-void
-driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
+cbad_detector *
+driftlock_stream_load(pg_uuid_t *stream_id, bool for_update, MemoryContext cxt,
+					  bool *learn_only, bool *fresh)
 {
-	Datum		args[3];
+	Datum		args[1] = {UUIDPGetDatum(stream_id)};
+	bool		isnull;
+	Datum		config;
+	bool		config_null;
+	Datum		state;
+	int			ret;
+
+	driftlock_check_schema();
+	ret = spi_run(for_update ? &load_for_update_stmt : &load_stmt, args, NULL, !for_update, 1);
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "loading stream state failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("driftlock stream %s does not exist",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(stream_id)))),
+				 errhint("Streams are rows of driftlock.streams.")));
+
+	config = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &config_null);
+	if (learn_only != NULL)
+		*learn_only = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	state = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+	return driftlock_stream_detector(config_null ? NULL : DatumGetJsonbP(config),
+									 isnull ? NULL : DatumGetByteaPP(state), cxt, fresh);
+}
+
+/* The statement arguments of a detector's state: stream id, bytes, events. */
+static void
+state_args(pg_uuid_t *stream_id, const cbad_detector *det, Datum *args)
+{
 	uint8_t    *bytes;
 	size_t		len;
 	bytea	   *state;
 	cbad_stats	stats;
-	int			ret;
 
 	driftlock_report_status(cbad_detector_serialize(det, &bytes, &len), "saving the stream's detector");
 	state = palloc(VARHDRSZ + len);
@@ -127,10 +133,38 @@ driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
 	args[0] = UUIDPGetDatum(stream_id);
 	args[1] = PointerGetDatum(state);
 	args[2] = Int64GetDatum((int64) stats.events);
+}
+
+void
+driftlock_stream_save(pg_uuid_t *stream_id, const cbad_detector *det)
+{
+	Datum		args[3];
+	int			ret;
+
+	state_args(stream_id, det, args);
 	ret = spi_run(&save_stmt, args, NULL, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "saving stream state failed: %s", SPI_result_code_string(ret));
-	pfree(state);
+	pfree(DatumGetPointer(args[1]));
+}
+
+bool
+driftlock_stream_save_new(pg_uuid_t *stream_id, const cbad_detector *det)
+{
+	static CachedStatement save_new_stmt = {
+		"INSERT INTO driftlock.stream_state (stream_id, state, events, updated_at) "
+		"VALUES ($1, $2, $3, now()) ON CONFLICT (stream_id) DO NOTHING",
+		3, {UUIDOID, BYTEAOID, INT8OID}, NULL
+	};
+	Datum		args[3];
+	int			ret;
+
+	state_args(stream_id, det, args);
+	ret = spi_run(&save_new_stmt, args, NULL, false, 0);
+	if (ret != SPI_OK_INSERT)
+		elog(ERROR, "saving stream state failed: %s", SPI_result_code_string(ret));
+	pfree(DatumGetPointer(args[1]));
+	return SPI_processed == 1;
 }
 
 bool
@@ -171,7 +205,7 @@ driftlock_check_schema(void)
 	current = true;
 }
 
-void
+bool
 driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detector *det,
 						const uint8_t *payload, size_t len, const cbad_verdict *v,
 						const AnomalySource *src, VerdictExtras *extras, char **explanation)
@@ -193,6 +227,7 @@ driftlock_stream_record(const pg_uuid_t *stream_id, const cbad_detector *det,
 			*explanation = text;
 	}
 	metrics_count_event(stream_id, recorded);
+	return recorded;
 }
 
 /*

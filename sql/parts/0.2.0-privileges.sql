@@ -21,7 +21,8 @@ BEGIN
             WHERE c.oid IN ('driftlock.incidents'::regclass, 'driftlock.incidents_id_seq'::regclass,
                             'driftlock.suppressions'::regclass, 'driftlock.suppressions_id_seq'::regclass,
                             'driftlock.feedback'::regclass, 'driftlock.feedback_id_seq'::regclass,
-                            'driftlock.open_incidents'::regclass)
+                            'driftlock.open_incidents'::regclass,
+                            'driftlock.stream_state_changes'::regclass)
             UNION ALL
             SELECT 'FUNCTION', p.oid::pg_catalog.regprocedure::text, p.proowner,
                    coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))
@@ -35,7 +36,8 @@ BEGIN
                             'driftlock_unsuppress(uuid, bigint)'::regprocedure,
                             'driftlock_resolve_incidents()'::regprocedure,
                             'driftlock_streams_changed()'::regprocedure,
-                            'driftlock_purge(interval)'::regprocedure)
+                            'driftlock_purge(interval)'::regprocedure,
+                            'driftlock_replay_dead_letters(text, uuid)'::regprocedure)
         ) o
         CROSS JOIN LATERAL pg_catalog.aclexplode(o.acl) a
         WHERE a.grantee <> o.owner
@@ -66,5 +68,6 @@ GRANT USAGE, SELECT, UPDATE ON SEQUENCE
 GRANT EXECUTE ON FUNCTION
     driftlock_mark_normal(bigint), driftlock_mark_normal_incident(bigint),
     driftlock_suppress(uuid, bigint, timestamptz, text), driftlock_unsuppress(uuid, bigint),
-    driftlock_resolve_incidents(), driftlock_purge(interval)
+    driftlock_resolve_incidents(), driftlock_purge(interval),
+    driftlock_replay_dead_letters(text, uuid)
     TO driftlock_admin;

@@ -441,3 +441,23 @@ AS 'MODULE_PATHNAME', 'driftlock_purge'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION driftlock_purge(interval) IS
 'Delete anomalies, dead letters, closed incidents, applied feedback and ended suppressions older than now() - older_than, as driftlock.retention does; returns the rows deleted per table';
+
+-- Replaying dead letters while the workers run (src/dead_letter_replay.c)
+-- ---------------------------------------------------------------------------
+-- Never advanced: driftlock_replay_dead_letters() sends a relcache
+-- invalidation of this sequence at commit when it saved detector states,
+-- which tells the Kafka workers to drop their detectors and read their
+-- partitions again from their checkpoints.  A relation of its own because
+-- VACUUM and ANALYZE of driftlock.stream_state invalidate that table's
+-- relcache entry too.
+CREATE SEQUENCE driftlock.stream_state_changes;
+COMMENT ON SEQUENCE driftlock.stream_state_changes IS
+'never advanced: its relcache invalidation tells the Kafka workers that driftlock_replay_dead_letters() changed saved detector states';
+
+CREATE FUNCTION driftlock_replay_dead_letters(reason text DEFAULT NULL, stream_id uuid DEFAULT NULL,
+    OUT replayed bigint, OUT anomalies bigint, OUT remaining bigint, OUT waiting bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'driftlock_replay_dead_letters'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION driftlock_replay_dead_letters(text, uuid) IS
+'Feed dead letters (of a reason, resolving to a stream; NULL: all) through the Kafka worker''s path and delete them, while the workers run; returns how many were replayed, their anomalies, and how many stay and wait for a checkpoint';
