@@ -73,6 +73,13 @@ SELECT 'events', 2, g, 'unknown_stream', header('6f1c1d3e-0000-4000-8000-0000000
        convert_to(line(g + 20), 'UTF8')
 FROM generate_series(0, 19) g;
 
+-- the message metadata the worker kept: the replayed anomalies carry it
+UPDATE driftlock.dead_letters
+SET kafka_key = convert_to('k' || kafka_offset, 'UTF8'),
+    kafka_timestamp = '2026-11-30 10:00:00+00'::timestamptz + kafka_offset * interval '1 second',
+    kafka_timestamp_type = 'create_time'
+WHERE kafka_partition = 0 AND kafka_offset < 60;
+
 CREATE TEMP TABLE before AS SELECT * FROM driftlock.dead_letters;
 
 -- no stream yet: nothing is replayed, everything stays
@@ -97,6 +104,14 @@ SELECT count(*) AS quiet_anomalies FROM driftlock.anomalies;
 
 -- everything else
 SELECT * FROM driftlock_replay_dead_letters();
+-- with their messages' key, timestamp and headers
+SELECT count(*) AS anomalies,
+       count(*) FILTER (WHERE a.kafka_key = b.kafka_key AND a.kafka_timestamp = b.kafka_timestamp
+                          AND a.kafka_timestamp_type = 'create_time'
+                          AND a.kafka_headers = b.headers) AS with_metadata
+FROM driftlock.anomalies a JOIN before b
+  ON (b.kafka_topic, b.kafka_partition, b.kafka_offset) = (a.kafka_topic, a.kafka_partition, a.kafka_offset)
+WHERE a.kafka_partition = 0 AND a.kafka_offset < 60;
 
 -- what stays is untouched
 SELECT d.kafka_partition, d.kafka_offset, d.reason, d.detail, d.headers

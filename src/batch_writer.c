@@ -14,13 +14,16 @@
 
 #include "batch_writer.h"
 #include "dead_letter_limit.h"
+#include "message_metadata.h"
 #include "spi_plans.h"
 
 static CachedStatement dead_letter_stmt = {
 	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
-	"reason, detail, headers, payload) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) "
+	"reason, detail, payload, kafka_timestamp, kafka_timestamp_type, kafka_key, headers) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
 	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
-	7, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID}, NULL
+	10, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, BYTEAOID,
+	TIMESTAMPTZOID, TEXTOID, BYTEAOID, TEXTOID}, NULL
 };
 
 static CachedStatement dead_range_stmt = {
@@ -70,11 +73,12 @@ static CachedStatement dead_letter_offsets_stmt = {
 
 void
 batch_dead_letter(const char *topic, int32 partition, int64 offset,
-				  const char *reason, const char *detail, const char *headers_json,
+				  const char *reason, const char *detail,
+				  const struct rd_kafka_message_s *msg,
 				  const uint8_t *payload, size_t len)
 {
-	Datum		args[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[6 + MESSAGE_METADATA_ARGS];
+	char		nulls[6 + MESSAGE_METADATA_ARGS] = {' ', ' ', ' ', ' ', ' ', ' '};
 	size_t		keep;
 	bytea	   *p;
 	int			ret;
@@ -90,13 +94,10 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 	args[2] = Int64GetDatum(offset);
 	args[3] = CStringGetTextDatum(reason);
 	args[4] = CStringGetTextDatum(detail);
-	if (headers_json != NULL)
-		args[5] = CStringGetTextDatum(headers_json);
-	else
-		nulls[5] = 'n';
-	args[6] = PointerGetDatum(p);
+	args[5] = PointerGetDatum(p);
 	if (payload == NULL)
-		nulls[6] = 'n';
+		nulls[5] = 'n';
+	message_metadata_args(msg, &args[6], &nulls[6]);
 	ret = spi_run(&dead_letter_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));

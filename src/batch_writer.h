@@ -15,10 +15,18 @@
 /* Dead letters keep at most this many bytes of the payload. */
 #define DEAD_LETTER_PAYLOAD_MAX 65536
 
+struct rd_kafka_message_s;
+
+/*
+ * A message as a dead letter: its position, reason and detail, its
+ * timestamp, key and headers read from msg (message_metadata.c; all NULL
+ * when msg is NULL), and payload (len bytes, NULL for none), of which the
+ * first DEAD_LETTER_PAYLOAD_MAX bytes are kept.
+ */
 extern void batch_dead_letter(const char *topic, int32 partition, int64 offset,
 							  const char *reason, const char *detail,
-							  const char *headers_json, const uint8_t *payload,
-							  size_t len);
+							  const struct rd_kafka_message_s *msg,
+							  const uint8_t *payload, size_t len);
 
 /* Messages [from, until) of a partition as one dead letter, with no payload. */
 extern void batch_dead_range(const char *topic, int32 partition, int64 from, int64 until,

@@ -90,6 +90,7 @@
 #include "guc.h"
 #include "incidents.h"
 #include "kafka_message.h"
+#include "message_metadata.h"
 #include "metrics.h"
 #include "spi_plans.h"
 #include "stream_lookup.h"
@@ -495,7 +496,8 @@ static CachedStatement lock_state_stmt = {
 
 /* A dead letter, unless a concurrent call has it (or replayed it). */
 static CachedStatement take_stmt = {
-	"SELECT payload FROM driftlock.dead_letters WHERE id = $1 FOR UPDATE SKIP LOCKED",
+	"SELECT payload, kafka_timestamp, kafka_timestamp_type, kafka_key, headers::text "
+	"FROM driftlock.dead_letters WHERE id = $1 FOR UPDATE SKIP LOCKED",
 	1, {INT8OID}, NULL
 };
 
@@ -569,6 +571,8 @@ replay_one(StreamReplay *sr, const Candidate *c)
 {
 	Datum		args[1] = {Int64GetDatum(c->id)};
 	AnomalySource src = {0};
+	Datum		metadata[MESSAGE_METADATA_ARGS];
+	char		metadata_nulls[MESSAGE_METADATA_ARGS];
 	cbad_verdict verdict;
 	bytea	   *payload;
 	bool		isnull;
@@ -592,6 +596,16 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	src.topic = c->topic;
 	src.partition = c->partition;
 	src.offset = c->offset;
+	/* the message's metadata as the dead letter kept them (message_metadata.h) */
+	for (int i = 0; i < MESSAGE_METADATA_ARGS; i++)
+	{
+		metadata[i] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 2, &isnull);
+		metadata_nulls[i] = isnull ? 'n' : ' ';
+	}
+	src.has_timestamp = metadata_nulls[0] == ' ';
+	src.timestamp = src.has_timestamp ? DatumGetTimestampTz(metadata[0]) : 0;
+	src.metadata_args = metadata;
+	src.metadata_nulls = metadata_nulls;
 	/* pending feedback, before the stream's next event, as the worker does */
 	if (sr->ndone == 0)
 		(void) feedback_apply_keep(&sr->id, sr->det, &src, &sr->feedback, sr->cxt);

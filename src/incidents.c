@@ -41,6 +41,7 @@
 
 #include "guc.h"
 #include "incidents.h"
+#include "message_metadata.h"
 #include "metrics.h"
 #include "offset_fence.h"
 #include "spi_plans.h"
@@ -75,13 +76,15 @@ static CachedStatement insert_anomaly_stmt = {
 	"INSERT INTO driftlock.anomalies (id, stream_id, payload, score, p_value, ncd, "
 	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, "
 	"kafka_offset, kafka_timestamp, event_number, pattern_id, pattern, pattern_status, "
-	"pattern_count, pattern_first_event, incident_key, incident_id, suppressed) "
+	"pattern_count, pattern_first_event, incident_key, incident_id, suppressed, "
+	"kafka_timestamp_type, kafka_key, kafka_headers) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-	"$18, $19, $20, $21, $22, $23) "
+	"$18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb) "
 	"ON CONFLICT DO NOTHING",
-	23, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	26, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 		FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID,
-	TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID}, NULL
+		TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID,
+	TEXTOID, BYTEAOID, TEXTOID}, NULL
 };
 
 static CachedStatement resolve_stmt = {
@@ -346,8 +349,10 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 						 const VerdictExtras *x, const char *explanation,
 						 const AnomalySource *src)
 {
-	Datum		args[23];
-	char		nulls[23];
+	Datum		args[26];
+	char		nulls[26];
+	Datum		meta[MESSAGE_METADATA_ARGS];
+	char		meta_nulls[MESSAGE_METADATA_ARGS];
 	Datum		numbers[5];
 	bool		number_nulls[5];
 	bytea	   *p;
@@ -429,6 +434,19 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	args[21] = Int64GetDatum(incident_id);
 	nulls[21] = incident_id == 0 ? 'n' : ' ';
 	args[22] = BoolGetDatum(suppressed);
+	/* kafka_timestamp_type, kafka_key, kafka_headers (the timestamp is $14) */
+	if (src->message == NULL && src->metadata_args != NULL)
+	{
+		memcpy(meta, src->metadata_args, sizeof(meta));
+		memcpy(meta_nulls, src->metadata_nulls, sizeof(meta_nulls));
+	}
+	else
+		message_metadata_args(src->message, meta, meta_nulls);
+	for (int i = 1; i < MESSAGE_METADATA_ARGS; i++)
+	{
+		args[22 + i] = meta[i];
+		nulls[22 + i] = meta_nulls[i];
+	}
 	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));

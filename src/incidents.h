@@ -15,6 +15,8 @@
 #include "cbad/cbad.h"
 #include "detector_glue.h"
 
+struct rd_kafka_message_s;
+
 /* Where an anomaly came from. */
 typedef struct AnomalySource
 {
@@ -23,6 +25,18 @@ typedef struct AnomalySource
 	int64		offset;
 	bool		has_timestamp;	/* the message carried a timestamp */
 	TimestampTz timestamp;
+	/*
+	 * The Kafka message, NULL when not from Kafka: its timestamp type, key
+	 * and headers are read from it only when an anomaly is recorded
+	 * (message_metadata.c).
+	 */
+	const struct rd_kafka_message_s *message;
+	/*
+	 * Without a message: its metadata as message_metadata_args() would give
+	 * them (a replayed dead letter keeps those it was stored with), or NULL.
+	 */
+	const Datum *metadata_args;
+	const char *metadata_nulls;
 } AnomalySource;
 
 /*

@@ -28,7 +28,7 @@
 #include "spi_plans.h"
 #include "stream_config.h"
 
-/* Headers kept in a dead letter, in bytes of JSON. */
+/* Headers kept in an anomaly or a dead letter, in bytes of JSON. */
 #define HEADERS_JSON_MAX 65536
 
 static void

@@ -1,6 +1,6 @@
 /*
  * kafka_message.h -- reading a Kafka message: its stream id (header or JSON
- * field) and its headers as JSON for dead letters
+ * field) and its headers as JSON for anomalies and dead letters
  */
 #ifndef DRIFTLOCK_KAFKA_MESSAGE_H
 #define DRIFTLOCK_KAFKA_MESSAGE_H

@@ -67,6 +67,7 @@
 #include "kafka_reachability.h"
 #include "kafka_worker.h"
 #include "kafka_worker_start.h"
+#include "message_metadata.h"
 #include "metrics.h"
 #include "offset_fence.h"
 #include "replay.h"
@@ -397,8 +398,7 @@ dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detai
 {
 	metrics_count_dead_letter(reason);
 	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
-					  reason, detail, message_headers_json(msg),
-					  msg->payload, msg->payload ? msg->len : 0);
+					  reason, detail, msg, msg->payload, msg->payload ? msg->len : 0);
 }
 
 /*
@@ -427,8 +427,6 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	cbad_verdict verdict;
 	cbad_status status;
 	AnomalySource src;
-	rd_kafka_timestamp_type_t tstype;
-	int64_t		ts;
 
 	if (kind == REPLAY_SKIP)
 		return;
@@ -464,12 +462,8 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	src.topic = rd_kafka_topic_name(msg->rkt);
 	src.partition = msg->partition;
 	src.offset = msg->offset;
-	/* milliseconds since the Unix epoch, create or log-append time */
-	ts = rd_kafka_message_timestamp(msg, &tstype);
-	src.has_timestamp = tstype != RD_KAFKA_TIMESTAMP_NOT_AVAILABLE && ts >= 0;
-	src.timestamp = src.has_timestamp
-		? (TimestampTz) (ts * 1000 - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY)
-		: 0;
+	src.has_timestamp = message_timestamp(msg, &src.timestamp, NULL);
+	src.message = msg;
 
 	failing_step = "detector_error";
 	det = detector_cache_get(&stream_id, &cfg, &fresh);

@@ -461,3 +461,40 @@ AS 'MODULE_PATHNAME', 'driftlock_replay_dead_letters'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION driftlock_replay_dead_letters(text, uuid) IS
 'Feed dead letters (of a reason, resolving to a stream; NULL: all) through the Kafka worker''s path and delete them, while the workers run; returns how many were replayed, their anomalies, and how many stay and wait for a checkpoint';
+
+-- ---------------------------------------------------------------------------
+-- Kafka message metadata: timestamp type, key, headers
+-- ---------------------------------------------------------------------------
+-- What Kafka consumers show next to a message's position, on the rows the
+-- worker writes (src/message_metadata.c).  Null for events not from Kafka
+-- (driftlock_observe), for a dead letter standing for a range of messages
+-- (retention_gap), and for rows written before 0.2.0.  Keys and headers
+-- may hold what payloads hold: like the payloads, they are readable by
+-- driftlock_admin only (whole-table privileges of 0.1.0, nothing to PUBLIC).
+ALTER TABLE driftlock.anomalies
+    ADD COLUMN kafka_timestamp_type text,
+    ADD COLUMN kafka_key bytea,
+    ADD COLUMN kafka_headers jsonb,
+    ADD CONSTRAINT anomalies_ts_type_valid
+        CHECK (kafka_timestamp_type IN ('create_time', 'log_append_time'));
+COMMENT ON COLUMN driftlock.anomalies.kafka_timestamp_type IS
+'kind of kafka_timestamp: create_time (set by the producer) or log_append_time (set by the broker); null when there is none';
+COMMENT ON COLUMN driftlock.anomalies.kafka_key IS
+'key of the Kafka message, its first 64 KiB; null when the key is null or the event did not come from Kafka';
+COMMENT ON COLUMN driftlock.anomalies.kafka_headers IS
+'headers of the Kafka message in order, as a JSON array of {"key", "value"} (value null for a null header, "\\x<hex>" for bytes that are not UTF-8 text); null when it has none or the event did not come from Kafka';
+
+ALTER TABLE driftlock.dead_letters
+    ADD COLUMN kafka_timestamp timestamptz,
+    ADD COLUMN kafka_timestamp_type text,
+    ADD COLUMN kafka_key bytea,
+    ADD CONSTRAINT dead_letters_ts_type_valid
+        CHECK (kafka_timestamp_type IN ('create_time', 'log_append_time'));
+COMMENT ON COLUMN driftlock.dead_letters.kafka_timestamp IS
+'timestamp of the Kafka message (create or log-append time), null when there is none';
+COMMENT ON COLUMN driftlock.dead_letters.kafka_timestamp_type IS
+'kind of kafka_timestamp: create_time (set by the producer) or log_append_time (set by the broker); null when there is none';
+COMMENT ON COLUMN driftlock.dead_letters.kafka_key IS
+'key of the Kafka message, its first 64 KiB; null when the key is null';
+COMMENT ON COLUMN driftlock.dead_letters.headers IS
+'headers of the Kafka message in order, as a JSON array of {"key", "value"} (value null for a null header, "\\x<hex>" for bytes that are not UTF-8 text); null when it has none';

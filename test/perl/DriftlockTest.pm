@@ -785,7 +785,9 @@ sub load_corpus
 }
 
 # Produce the cases (load_corpus) in order to one partition with
-# test/tools/produce_raw; returns their offsets.
+# test/tools/produce_raw; returns their offsets.  A case may also give a
+# key (bytes; undef or missing: a null key) and a timestamp (create time,
+# milliseconds since the Unix epoch; missing: now).
 sub produce_raw
 {
 	my ($kafka, $topic, $partition, $cases) = @_;
@@ -795,13 +797,14 @@ sub produce_raw
 	for my $c (@$cases)
 	{
 		my $len = sub { defined $_[0] ? length $_[0] : -1 };
-		$in .= sprintf("message %d %d\n", scalar @{ $c->{headers} }, $len->($c->{payload}));
+		$in .= sprintf("message %d %d %d %s\n", scalar @{ $c->{headers} }, $len->($c->{payload}),
+			$len->($c->{key}), $c->{timestamp} // 0);
 		for my $h (@{ $c->{headers} })
 		{
 			$in .= sprintf("header %d %d\n", length $h->[0], $len->($h->[1]));
 			$in .= $h->[0] . ($h->[1] // '');
 		}
-		$in .= $c->{payload} // '';
+		$in .= ($c->{key} // '') . ($c->{payload} // '');
 	}
 	my ($out, $err) = ('', '');
 	IPC::Run::run([ $bin, '--brokers', $kafka->bootstrap, '--topic', $topic,
