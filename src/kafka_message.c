@@ -1,13 +1,16 @@
 /*
- * kafka_message.c -- reading a Kafka message: its stream id (header or JSON
- * field) and its headers as JSON for dead letters (the stream an id names:
- * stream_lookup.c)
+ * kafka_message.c -- reading a Kafka message: the bytes that are scored
+ * (driftlock.kafka_strip_schema_header), its stream id (header, key or
+ * JSON field) and its headers as JSON for dead letters (the stream an id
+ * names: stream_lookup.c)
  *
- * When both driftlock.kafka_stream_id_header and
- * driftlock.kafka_stream_id_field are set, the header wins; the field is
- * used when the header is absent.  Nothing here trusts the message: ids are
- * length-checked and validated as UTF-8 before they reach SQL (as query
- * parameters, never as query text).
+ * The sources of driftlock.kafka_stream_id_source are tried in order, and
+ * the first one the message has decides, even when its id is invalid; a
+ * header or field whose setting is empty is skipped.  The default, "header,
+ * json", is 0.1.0's rule: the header wins, the field is used when the
+ * header is absent.  A null or empty key counts as absent.  Nothing here
+ * trusts the message: ids are length-checked and validated as UTF-8 before
+ * they reach SQL (as query parameters, never as query text).
  */
 #include "postgres.h"
 
@@ -23,6 +26,7 @@
 
 #include "guc.h"
 #include "kafka_message.h"
+#include "message/confluent_frame.h"
 #include "message/json_path.h"
 #include "spi_plans.h"
 #include "stream_config.h"
@@ -73,76 +77,150 @@ accept_key(const char *value, size_t len, const char *source, char *key,
 	return true;
 }
 
+/* What a source said: the id (in key), a problem, or that it has none. */
+typedef enum SourceResult
+{
+	SOURCE_FOUND,
+	SOURCE_PROBLEM,
+	SOURCE_ABSENT
+} SourceResult;
+
+static SourceResult
+from_header(const rd_kafka_message_t *msg, const char *header, char *key, MessageProblem *problem)
+{
+	rd_kafka_headers_t *hdrs = NULL;
+	const void *value;
+	size_t		size;
+	char		source[300];
+
+	if (rd_kafka_message_headers(msg, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+		rd_kafka_header_get_last(hdrs, header, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return SOURCE_ABSENT;
+	snprintf(source, sizeof(source), "header \"%s\"", header);
+	return accept_key(value, value ? size : 0, source, key, problem) ? SOURCE_FOUND : SOURCE_PROBLEM;
+}
+
+/* A null or empty key is no key: producers that do not key send either. */
+static SourceResult
+from_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem)
+{
+	if (msg->key == NULL || msg->key_len == 0)
+		return SOURCE_ABSENT;
+	return accept_key(msg->key, msg->key_len, "the message key", key, problem)
+		? SOURCE_FOUND : SOURCE_PROBLEM;
+}
+
+static SourceResult
+from_json(const uint8_t *payload, size_t len, const char *field, char *key,
+		  MessageProblem *problem)
+{
+	char		value[STREAM_KEY_MAX + 1];
+	size_t		value_len = 0;
+	const char *type_name = NULL;
+	char		err[256];
+	char		source[300];
+
+	err[0] = '\0';
+	snprintf(source, sizeof(source), "JSON field \"%s\"", field);
+	switch (json_path_lookup((const char *) payload, payload ? len : 0, field,
+							 value, sizeof(value), &value_len, &type_name,
+							 err, sizeof(err)))
+	{
+		case JSON_PATH_STRING:
+			/* a value longer than the buffer is refused before it is read */
+			return accept_key(value, value_len, source, key, problem) ? SOURCE_FOUND : SOURCE_PROBLEM;
+		case JSON_PATH_NOT_STRING:
+			set_problem(problem, "invalid_stream_id",
+						"The JSON field \"%s\" is %s, not a string.", field,
+						type_name ? type_name : "not a string");
+			return SOURCE_PROBLEM;
+		case JSON_PATH_MISSING:
+			return SOURCE_ABSENT;
+		case JSON_PATH_INVALID:
+			set_problem(problem, "invalid_json",
+						"The payload is not valid JSON, so the stream id field \"%s\" cannot be read: %s",
+						field, err);
+			return SOURCE_PROBLEM;
+		case JSON_PATH_BAD_PATH:
+			set_problem(problem, "missing_stream_id",
+						"driftlock.kafka_stream_id_field \"%s\" is not a usable path.", field);
+			return SOURCE_PROBLEM;
+	}
+	return SOURCE_ABSENT;
+}
+
 bool
-message_stream_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem)
+message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t len,
+				   char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
 	const char *field = driftlock_kafka_stream_id_field;
-	bool		use_header = header != NULL && header[0] != '\0';
-	bool		use_field = field != NULL && field[0] != '\0';
+	const StreamIdSources *sources = &driftlock_stream_id_sources;
+	StringInfoData absent;
+	int			tried = 0;
 
 	problem->reason = NULL;
-	if (use_header)
+	for (int i = 0; i < sources->count; i++)
 	{
-		rd_kafka_headers_t *hdrs = NULL;
-		const void *value;
-		size_t		size;
+		SourceResult r = SOURCE_ABSENT;
 
-		if (rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			rd_kafka_header_get_last(hdrs, header, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		switch (sources->source[i])
 		{
-			char		source[300];
-
-			snprintf(source, sizeof(source), "header \"%s\"", header);
-			return accept_key(value, value ? size : 0, source, key, problem);
-		}
-	}
-	if (use_field)
-	{
-		char		value[STREAM_KEY_MAX + 1];
-		size_t		value_len = 0;
-		const char *type_name = NULL;
-		char		err[256];
-		char		source[300];
-
-		err[0] = '\0';
-		snprintf(source, sizeof(source), "JSON field \"%s\"", field);
-		switch (json_path_lookup(msg->payload, msg->payload ? msg->len : 0, field,
-								 value, sizeof(value), &value_len, &type_name,
-								 err, sizeof(err)))
-		{
-			case JSON_PATH_STRING:
-				/* a value longer than the buffer is refused before it is read */
-				return accept_key(value, value_len, source, key, problem);
-			case JSON_PATH_NOT_STRING:
-				set_problem(problem, "invalid_stream_id",
-							"The JSON field \"%s\" is %s, not a string.", field,
-							type_name ? type_name : "not a string");
-				return false;
-			case JSON_PATH_MISSING:
+			case STREAM_ID_HEADER:
+				if (header == NULL || header[0] == '\0')
+					continue;	/* unset: not a source */
+				r = from_header(msg, header, key, problem);
 				break;
-			case JSON_PATH_INVALID:
-				set_problem(problem, "invalid_json",
-							"The payload is not valid JSON, so the stream id field \"%s\" cannot be read: %s",
-							field, err);
-				return false;
-			case JSON_PATH_BAD_PATH:
-				set_problem(problem, "missing_stream_id",
-							"driftlock.kafka_stream_id_field \"%s\" is not a usable path.", field);
-				return false;
+			case STREAM_ID_KEY:
+				r = from_key(msg, key, problem);
+				break;
+			case STREAM_ID_JSON:
+				if (field == NULL || field[0] == '\0')
+					continue;
+				r = from_json(payload, len, field, key, problem);
+				break;
 		}
+		if (r != SOURCE_ABSENT)
+			return r == SOURCE_FOUND;
+		tried++;
 	}
-	if (!use_header && !use_field)
+
+	if (tried == 0)
+	{
 		set_problem(problem, "missing_stream_id",
-					"Neither driftlock.kafka_stream_id_header nor driftlock.kafka_stream_id_field is set, so no message names its stream.");
-	else if (use_header && use_field)
-		set_problem(problem, "missing_stream_id",
-					"The message has no header \"%s\" and its JSON has no field \"%s\".", header, field);
-	else if (use_header)
-		set_problem(problem, "missing_stream_id", "The message has no header \"%s\".", header);
-	else
-		set_problem(problem, "missing_stream_id", "The payload's JSON has no field \"%s\".", field);
+					"driftlock.kafka_stream_id_source is \"%s\", but the settings it relies on (driftlock.kafka_stream_id_header, driftlock.kafka_stream_id_field) are empty, so no message names its stream.",
+					driftlock_kafka_stream_id_source);
+		return false;
+	}
+	/* "The message has no header "X", no key and its JSON has no field "f"." */
+	initStringInfo(&absent);
+	for (int i = 0, n = 0; i < sources->count; i++)
+	{
+		StreamIdSource s = sources->source[i];
+
+		if ((s == STREAM_ID_HEADER && (header == NULL || header[0] == '\0')) ||
+			(s == STREAM_ID_JSON && (field == NULL || field[0] == '\0')))
+			continue;
+		n++;
+		appendStringInfoString(&absent, n == 1 ? "" : n == tried ? " and " : ", ");
+		if (s == STREAM_ID_HEADER)
+			appendStringInfo(&absent, "%sno header \"%s\"", n == 1 ? "has " : "", header);
+		else if (s == STREAM_ID_KEY)
+			appendStringInfo(&absent, "%sno key", n == 1 ? "has " : "");
+		else
+			appendStringInfo(&absent, "%s has no field \"%s\"",
+							 n == 1 ? "has a payload whose JSON" : "its JSON", field);
+	}
+	set_problem(problem, "missing_stream_id", "The message %s.", absent.data);
+	pfree(absent.data);
 	return false;
+}
+
+void
+message_scored_payload(const uint8_t **payload, size_t *len)
+{
+	if (driftlock_kafka_strip_schema_header)
+		(void) confluent_frame_strip(payload, len, NULL);
 }
 
 /* Append s (len bytes) as a JSON string: escaped text, or "\x<hex>". */

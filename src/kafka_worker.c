@@ -440,7 +440,8 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 		dead_letter(msg, "payload_too_large", detail);
 		return;
 	}
-	if (!message_stream_key(msg, key, &problem))
+	message_scored_payload(&payload, &len);	/* kafka_strip_schema_header */
+	if (!message_stream_key(msg, payload, len, key, &problem))
 	{
 		if (kind == REPLAY_LIVE)
 			dead_letter(msg, problem.reason, problem.detail);
@@ -544,6 +545,7 @@ process_batch(int from, int to, bool caught_up)
 	rd_kafka_topic_partition_list_t *first;
 	bool		checkpoint;
 	char		activity[300];
+	char		label[256];
 
 	next = new_list(&batch_next);
 	live = new_list(&batch_live);
@@ -552,8 +554,8 @@ process_batch(int from, int to, bool caught_up)
 		message_cxt = AllocSetContextCreate(TopMemoryContext, "driftlock message",
 											ALLOCSET_DEFAULT_SIZES);
 
-	snprintf(activity, sizeof(activity), "processing %d messages from topic %s",
-			 to - from, driftlock_kafka_topic);
+	topic_list_label(driftlock_kafka_topic, label, sizeof(label));
+	snprintf(activity, sizeof(activity), "processing %d messages from %s", to - from, label);
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	spi_xact_begin();
@@ -945,6 +947,7 @@ void
 driftlock_kafka_worker_main(Datum main_arg)
 {
 	char		activity[300];
+	char		label[256];
 
 	worker_id = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -1000,7 +1003,8 @@ driftlock_kafka_worker_main(Datum main_arg)
 		resolve_quiet_incidents();
 		if (worker_id == 0)
 			retention_turn();
-		snprintf(activity, sizeof(activity), "waiting for messages on topic %s", settings.topic);
+		topic_list_label(settings.topic, label, sizeof(label));
+		snprintf(activity, sizeof(activity), "waiting for messages on %s", label);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);
 		if (consumer_rebalance_failed())
