@@ -10,12 +10,13 @@
  * payload next to an empty one; this tool can.  Its input is a sequence of
  * records, each a text line followed by raw bytes:
  *
- *   message <nheaders> <payload_len>\n
+ *   message <nheaders> <payload_len> [<key_len>]\n
  *   header <name_len> <value_len>\n<name bytes><value bytes>   (nheaders times)
+ *   <key bytes>
  *   <payload bytes>
  *
- * A length of -1 means null (a null header value, or a null payload: a
- * tombstone).  Messages go to partition P (default 0) in input order, one
+ * A length of -1 means null (a null header value, a null key, or a null
+ * payload: a tombstone); without key_len the key is null.  Messages go to partition P (default 0) in input order, one
  * in flight at a time, so their offsets follow the input.  For each message
  * it prints "<index> <partition> <offset>" once delivered, in input order.
  * Exits 0 when every message was delivered, 1 on any failure.
@@ -114,13 +115,15 @@ main(int argc, char **argv)
 	while (fgets(line, sizeof(line), stdin) != NULL)
 	{
 		long		nheaders,
-					payload_len;
+					payload_len,
+					key_len = -1;
 		rd_kafka_headers_t *hdrs;
+		char	   *key;
 		char	   *payload;
 		Delivery	d = {0, RD_KAFKA_RESP_ERR_NO_ERROR, -1, -1};
 		rd_kafka_resp_err_t err;
 
-		if (sscanf(line, "message %ld %ld", &nheaders, &payload_len) != 2 || nheaders < 0)
+		if (sscanf(line, "message %ld %ld %ld", &nheaders, &payload_len, &key_len) < 2 || nheaders < 0)
 			die("bad record line: %s", line);
 		hdrs = rd_kafka_headers_new((size_t) nheaders);
 		for (long h = 0; h < nheaders; h++)
@@ -140,15 +143,18 @@ main(int argc, char **argv)
 			free(name);
 			free(value);
 		}
+		key = read_bytes(key_len);
 		payload = read_bytes(payload_len);
 		err = rd_kafka_producev(rk,
 								RD_KAFKA_V_TOPIC(topic),
 								RD_KAFKA_V_PARTITION(partition),
+								RD_KAFKA_V_KEY(key, key ? (size_t) key_len : 0),
 								RD_KAFKA_V_VALUE(payload, payload ? (size_t) payload_len : 0),
 								RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 								RD_KAFKA_V_HEADERS(hdrs),
 								RD_KAFKA_V_OPAQUE(&d),
 								RD_KAFKA_V_END);
+		free(key);
 		free(payload);
 		if (err != RD_KAFKA_RESP_ERR_NO_ERROR)
 		{
