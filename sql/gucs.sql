@@ -61,6 +61,54 @@ ALTER SYSTEM RESET driftlock.dead_letter_rate_limit;
 ALTER SYSTEM RESET driftlock.kafka_stream_id_field;
 ALTER SYSTEM RESET driftlock.kafka_max_payload_bytes;
 
+-- topics: names and ^patterns separated by commas; no empty item, no
+-- duplicate, Kafka's own limits on names
+ALTER SYSTEM SET driftlock.kafka_topic = 'events, audit, ^logs-.*';
+ALTER SYSTEM SET driftlock.kafka_topic = ' events ,audit ';
+ALTER SYSTEM SET driftlock.kafka_topic = '^logs-(app|web)[0-9]+$';
+ALTER SYSTEM SET driftlock.kafka_topic = '';
+ALTER SYSTEM SET driftlock.kafka_topic = 'events,,audit';
+ALTER SYSTEM SET driftlock.kafka_topic = 'events,';
+ALTER SYSTEM SET driftlock.kafka_topic = 'events, audit, events';
+ALTER SYSTEM SET driftlock.kafka_topic = 'my events';
+ALTER SYSTEM SET driftlock.kafka_topic = 'logs-*';
+ALTER SYSTEM SET driftlock.kafka_topic = '^logs-(';
+ALTER SYSTEM SET driftlock.kafka_topic = '^';
+ALTER SYSTEM SET driftlock.kafka_topic = '..';
+SELECT repeat('t', 249) AS topic_249, repeat('t', 250) AS topic_250 \gset
+ALTER SYSTEM SET driftlock.kafka_topic = :'topic_249';
+ALTER SYSTEM SET driftlock.kafka_topic = :'topic_250';
+ALTER SYSTEM RESET driftlock.kafka_topic;
+
+-- where partitions without offsets start: earliest, latest, a time stamp
+ALTER SYSTEM SET driftlock.kafka_start = 'latest';
+ALTER SYSTEM SET driftlock.kafka_start = ' EARLIEST ';
+ALTER SYSTEM SET driftlock.kafka_start = '2026-03-01 12:00:00+00';
+ALTER SYSTEM SET driftlock.kafka_start = '2026-03-01T12:00:00.250Z';
+ALTER SYSTEM SET driftlock.kafka_start = '2026-03-01';
+ALTER SYSTEM SET driftlock.kafka_start = 'epoch';
+ALTER SYSTEM SET driftlock.kafka_start = 'now';
+ALTER SYSTEM SET driftlock.kafka_start = 'yesterday 12:00';
+ALTER SYSTEM SET driftlock.kafka_start = 'infinity';
+ALTER SYSTEM SET driftlock.kafka_start = '1969-12-31 23:59:59+00';
+ALTER SYSTEM SET driftlock.kafka_start = 'beginning';
+ALTER SYSTEM SET driftlock.kafka_start = '2026-02-30';
+ALTER SYSTEM SET driftlock.kafka_start = '';
+ALTER SYSTEM RESET driftlock.kafka_start;
+
+-- where the stream id is read, in order
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'key';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'Key, JSON';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'header,key,json';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = '';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'key,';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'key, key';
+ALTER SYSTEM SET driftlock.kafka_stream_id_source = 'body';
+ALTER SYSTEM RESET driftlock.kafka_stream_id_source;
+ALTER SYSTEM SET driftlock.kafka_strip_schema_header = on;
+ALTER SYSTEM SET driftlock.kafka_strip_schema_header = 'sometimes';
+ALTER SYSTEM RESET driftlock.kafka_strip_schema_header;
+
 -- kafka_properties may hold a password: hidden from ordinary roles
 CREATE ROLE regress_driftlock_plain;
 SET ROLE regress_driftlock_plain;

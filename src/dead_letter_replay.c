@@ -244,8 +244,8 @@ detectors_check_unchanged(void)
 static CachedStatement list_stmt = {
 	"SELECT d.id, d.kafka_topic, d.kafka_partition, d.kafka_offset, d.headers, d.payload, "
 	"(SELECT coalesce(k.checkpoint_offset, k.next_offset) FROM driftlock.kafka_offsets k "
-	"WHERE k.group_id = $2 AND k.topic = d.kafka_topic AND k.partition = d.kafka_partition) "
-	"FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
+	"WHERE k.group_id = $2 AND k.topic = d.kafka_topic AND k.partition = d.kafka_partition), "
+	"d.kafka_key FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
 	"ORDER BY d.id LIMIT $4",
 	4, {TEXTOID, TEXTOID, INT8OID, INT8OID}, NULL
 };
@@ -290,13 +290,17 @@ check_stream_exists(pg_uuid_t *id)
 
 /* The stream a dead letter names now; false with why in problem. */
 static bool
-resolve(Jsonb *headers, const uint8_t *payload, size_t len, pg_uuid_t *stream,
+resolve(Jsonb *headers, bytea *mkey, const uint8_t *payload, size_t len, pg_uuid_t *stream,
 		bool *learn_only, MessageProblem *problem)
 {
 	char		key[STREAM_KEY_MAX + 1];
 	cbad_config cfg;
 
-	if (!dead_letter_stream_key(headers, payload, len, key, problem))
+	message_scored_payload(&payload, &len);
+	if (!dead_letter_stream_key(headers,
+								mkey ? (const uint8_t *) VARDATA_ANY(mkey) : NULL,
+								mkey ? VARSIZE_ANY_EXHDR(mkey) : 0,
+								payload, len, key, problem))
 		return false;
 	if (stream_lookup_find(key, stream, &cfg, learn_only))
 		return true;
@@ -347,6 +351,8 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	Datum		payload = SPI_getbinval(t, d, 6, &isnull);
 	bytea	   *bpayload = isnull ? NULL : DatumGetByteaPP(payload);
 	Datum		checkpoint = SPI_getbinval(t, d, 7, &checkpoint_null);
+	Datum		mkey = SPI_getbinval(t, d, 8, &isnull);
+	bytea	   *bkey = isnull ? NULL : DatumGetByteaPP(mkey);
 	const uint8_t *bytes = bpayload ? (const uint8_t *) VARDATA_ANY(bpayload) : NULL;
 	size_t		len = bpayload ? VARSIZE_ANY_EXHDR(bpayload) : 0;
 	MessageProblem problem;
@@ -355,7 +361,7 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	LeftCause	cause = LEFT_CAUSES;
 	Candidate  *c;
 
-	if (!resolve(jheaders, bytes, len, &stream, &learn_only, &problem))
+	if (!resolve(jheaders, bkey, bytes, len, &stream, &learn_only, &problem))
 	{
 		if (only_stream != NULL)
 			return;				/* not the stream asked for */
@@ -548,13 +554,23 @@ load_detector(StreamReplay *sr, bool from_now, bytea *state)
 	return true;
 }
 
-/* The detector observes a payload, as the worker's does. */
+/*
+ * The detector observes a payload, as the worker's does: the scored bytes
+ * (message_scored_payload()) in *bytes and *len.
+ */
 static void
-observe(StreamReplay *sr, bytea *payload, cbad_verdict *verdict)
+observe(StreamReplay *sr, bytea *payload, cbad_verdict *verdict, const uint8_t **scored,
+		size_t *scored_len)
 {
 	const uint8_t *bytes = (const uint8_t *) VARDATA_ANY(payload);
 	size_t		len = VARSIZE_ANY_EXHDR(payload);
 
+	message_scored_payload(&bytes, &len);
+	if (scored != NULL)
+	{
+		*scored = bytes;
+		*scored_len = len;
+	}
 	driftlock_report_status(sr->learn_only
 							? cbad_detector_observe_learning(sr->det, bytes, len, verdict)
 							: cbad_detector_observe(sr->det, bytes, len, verdict),
@@ -571,6 +587,8 @@ replay_one(StreamReplay *sr, const Candidate *c)
 {
 	Datum		args[1] = {Int64GetDatum(c->id)};
 	AnomalySource src = {0};
+	const uint8_t *scored;
+	size_t		scored_len;
 	Datum		metadata[MESSAGE_METADATA_ARGS];
 	char		metadata_nulls[MESSAGE_METADATA_ARGS];
 	cbad_verdict verdict;
@@ -609,9 +627,8 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	/* pending feedback, before the stream's next event, as the worker does */
 	if (sr->ndone == 0)
 		(void) feedback_apply_keep(&sr->id, sr->det, &src, &sr->feedback, sr->cxt);
-	observe(sr, payload, &verdict);
-	if (driftlock_stream_record(&sr->id, sr->det, (const uint8_t *) VARDATA_ANY(payload),
-								VARSIZE_ANY_EXHDR(payload), &verdict, &src, NULL, NULL))
+	observe(sr, payload, &verdict, &scored, &scored_len);
+	if (driftlock_stream_record(&sr->id, sr->det, scored, scored_len, &verdict, &src, NULL, NULL))
 		sr->anomalies++;
 	sr->done[sr->ndone++] = c->id;
 	SPI_finish();
@@ -642,7 +659,7 @@ relearn(StreamReplay *sr)
 		if (spi_run(&payload_stmt, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "reading a replayed dead letter failed");
 		observe(sr, DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-				&verdict);
+				&verdict, NULL, NULL);
 		SPI_finish();
 	}
 }

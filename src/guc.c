@@ -31,7 +31,9 @@
 
 #include "driftlock.h"
 #include "guc.h"
+#include "kafka_start.h"
 #include "message/kafka_properties.h"
+#include "message/setting_lists.h"
 
 bool		driftlock_kafka_enabled = false;
 char	   *driftlock_kafka_brokers = NULL;
@@ -56,6 +58,121 @@ char	   *driftlock_database = NULL;
 int			driftlock_kafka_workers = 1;
 int			driftlock_kafka_restart_interval = 5;	/* s */
 char	   *driftlock_kafka_properties = NULL;
+char	   *driftlock_kafka_start = NULL;
+char	   *driftlock_kafka_stream_id_source = NULL;
+StreamIdSources driftlock_stream_id_sources = {2, {STREAM_ID_HEADER, STREAM_ID_JSON}};
+bool		driftlock_kafka_strip_schema_header = false;
+
+/* Memory of GUC values and extras: guc_malloc() from PostgreSQL 16 on */
+#if PG_VERSION_NUM >= 160000
+#define guc_value_alloc(size) guc_malloc(LOG, (size))
+#define guc_value_free(p) guc_free(p)
+#else
+#define guc_value_alloc(size) malloc(size)
+#define guc_value_free(p) free(p)
+#endif
+
+/* Replace a string setting's new value by its canonical form. */
+static bool
+set_canonical(char **newval, const char *canon)
+{
+	char	   *copy;
+
+	if (strcmp(*newval, canon) == 0)
+		return true;
+	copy = guc_value_alloc(strlen(canon) + 1);
+	if (copy == NULL)
+		return false;
+	strcpy(copy, canon);
+	guc_value_free(*newval);
+	*newval = copy;
+	return true;
+}
+
+/* A copy of an extra in memory the GUC machinery frees. */
+static void *
+guc_extra(const void *data, size_t size)
+{
+	void	   *copy = guc_value_alloc(size);
+
+	if (copy != NULL)
+		memcpy(copy, data, size);
+	return copy;
+}
+
+/*
+ * Check hook of driftlock.kafka_topic: topic names and patterns (items
+ * starting with ^) separated by commas; the value becomes its canonical
+ * form (items trimmed, joined by ", "), so that respacing the list does
+ * not make the worker reconnect.
+ */
+static bool
+check_kafka_topic(char **newval, void **extra, GucSource source)
+{
+	char		canon[TOPIC_LIST_MAX + 1];
+	char		err[512];
+	char		hint[256];
+
+	if (topic_list_check(*newval, canon, sizeof(canon), err, sizeof(err), hint, sizeof(hint)) != 0)
+	{
+		GUC_check_errdetail("%s", err);
+		if (hint[0] != '\0')
+			GUC_check_errhint("%s", hint);
+		return false;
+	}
+	return set_canonical(newval, canon);
+}
+
+/* Check hook of driftlock.kafka_stream_id_source: header, key, json in order. */
+static bool
+check_stream_id_source(char **newval, void **extra, GucSource source)
+{
+	StreamIdSources parsed;
+	char		canon[64];
+	char		err[256];
+	char		hint[256];
+
+	if (stream_id_sources_parse(*newval, &parsed, canon, sizeof(canon), err, sizeof(err),
+								hint, sizeof(hint)) != 0)
+	{
+		GUC_check_errdetail("%s", err);
+		if (hint[0] != '\0')
+			GUC_check_errhint("%s", hint);
+		return false;
+	}
+	*extra = guc_extra(&parsed, sizeof(parsed));
+	return *extra != NULL && set_canonical(newval, canon);
+}
+
+static void
+assign_stream_id_source(const char *newval, void *extra)
+{
+	driftlock_stream_id_sources = *(StreamIdSources *) extra;
+}
+
+/* Check hook of driftlock.kafka_start: earliest, latest or a time stamp. */
+static bool
+check_kafka_start(char **newval, void **extra, GucSource source)
+{
+	KafkaStart	parsed;
+	char		detail[256];
+	char		hint[256];
+
+	if (!kafka_start_parse(*newval, &parsed, detail, sizeof(detail), hint, sizeof(hint)))
+	{
+		GUC_check_errdetail("%s", detail);
+		GUC_check_errhint("%s", hint);
+		return false;
+	}
+	*extra = guc_extra(&parsed, sizeof(parsed));
+	return *extra != NULL;
+}
+
+static void
+assign_kafka_start(const char *newval, void *extra)
+{
+	kafka_start_setting = *(KafkaStart *) extra;
+}
 
 /* pg_notify() refuses channel names of NAMEDATALEN bytes or more */
 static bool
@@ -165,13 +282,22 @@ driftlock_guc_init(void)
 							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("driftlock.kafka_topic",
-							   "Kafka topic to consume (topic name, reload).",
-							   "Name of one Kafka topic.  Takes effect on reload: the worker resubscribes.",
+							   "Kafka topics to consume (comma-separated names and ^patterns, reload).",
+							   "Topic names separated by commas, for example events, audit; an item starting with ^ is a regular expression, and every topic it matches is consumed, for example ^logs-.*.  Names are at most 249 bytes of ASCII letters, digits, '.', '_' and '-'.  Takes effect on reload: the worker resubscribes.",
 							   &driftlock_kafka_topic,
 							   "driftlock-events",
 							   PGC_SIGHUP,
 							   0,
-							   NULL, NULL, NULL);
+							   check_kafka_topic, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_start",
+							   "Where partitions with no stored offsets start (earliest, latest or a time stamp, reload).",
+							   "For a partition with no row in driftlock.kafka_offsets and no Kafka offset committed by another instance of the group: earliest (the default) is its first message, latest its end when the worker joins, a time stamp its first message at or after it.  Stored offsets always win.  Takes effect on reload, for partitions assigned from then on.",
+							   &driftlock_kafka_start,
+							   "earliest",
+							   PGC_SIGHUP,
+							   0,
+							   check_kafka_start, assign_kafka_start, NULL);
 
 	DefineCustomStringVariable("driftlock.kafka_group_id",
 							   "Kafka consumer group id (string, reload).",
@@ -199,6 +325,24 @@ driftlock_guc_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_stream_id_field, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_stream_id_source",
+							   "Where a Kafka message's stream id is read, in order (header, key, json, reload).",
+							   "A comma-separated list of header (the header driftlock.kafka_stream_id_header), key (the message key) and json (the field driftlock.kafka_stream_id_field), tried in that order: the first one the message has is used.  A header or field whose setting is empty is skipped.  The default header, json is driftlock 0.1.0's rule.  Takes effect on reload.",
+							   &driftlock_kafka_stream_id_source,
+							   "header, json",
+							   PGC_SIGHUP,
+							   0,
+							   check_stream_id_source, assign_stream_id_source, NULL);
+
+	DefineCustomBoolVariable("driftlock.kafka_strip_schema_header",
+							 "Drop the Confluent Schema Registry header of Kafka payloads (boolean, reload).",
+							 "When on, a payload starting with the magic byte 0 and a 4-byte schema id loses those 5 bytes before its stream id is read from JSON and before it is scored, so JSON Schema framed messages score like plain JSON; dead letters keep the payload as received.  Payloads shorter than 5 bytes are left as they are.  Takes effect on reload.",
+							 &driftlock_kafka_strip_schema_header,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("driftlock.kafka_max_payload_bytes",
 							"Largest Kafka message payload processed (1 B .. 1073741819 B, reload).",

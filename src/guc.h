@@ -5,6 +5,8 @@
 #ifndef DRIFTLOCK_GUC_H
 #define DRIFTLOCK_GUC_H
 
+#include "message/setting_lists.h"
+
 /* Longest accepted driftlock.kafka_stream_id_field, in bytes */
 #define DRIFTLOCK_STREAM_ID_FIELD_MAXLEN 256
 
@@ -27,6 +29,10 @@ extern char *driftlock_notify_channel;
 extern int	driftlock_incident_quiet_period;	/* seconds */
 extern int	driftlock_retention;	/* minutes, 0 = off */
 extern int	driftlock_dead_letter_rate_limit;	/* per partition and minute */
+extern char *driftlock_kafka_start;	/* parsed: kafka_start_setting (kafka_start.h) */
+extern char *driftlock_kafka_stream_id_source;
+extern StreamIdSources driftlock_stream_id_sources;	/* parsed from it */
+extern bool driftlock_kafka_strip_schema_header;
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

@@ -1,14 +1,15 @@
 /*
  * kafka_consumer.c -- the librdkafka consumer of a Kafka worker
  *
- * librdkafka's high-level consumer, subscribed to driftlock.kafka_topic in
- * group driftlock.kafka_group_id.  Offsets are PostgreSQL's business:
- * auto-commit and auto offset store are off, and on assignment every
+ * librdkafka's high-level consumer, subscribed to the topics and patterns
+ * of driftlock.kafka_topic in group driftlock.kafka_group_id.  Offsets are
+ * PostgreSQL's business: auto-commit and auto offset store are off, and on assignment every
  * partition starts at the checkpoint offset stored in driftlock.kafka_offsets,
  * where its detectors' saved states stand, and replays from there to the
  * stored next offset (replay.c); or at the group's committed Kafka offset
  * when that is further, because another instance with the same group id
- * processed those messages.  After
+ * processed those messages; a partition with neither starts where
+ * driftlock.kafka_start says (kafka_start.c).  After
  * each PostgreSQL commit the offsets are also committed to Kafka,
  * asynchronously, only so that standard lag tools see progress.
  *
@@ -28,7 +29,9 @@
 #include "guc.h"
 #include "kafka_consumer.h"
 #include "kafka_reachability.h"
+#include "kafka_start.h"
 #include "message/kafka_properties.h"
+#include "message/setting_lists.h"
 #include "offset_fence.h"
 #include "replay.h"
 #include "spi_plans.h"
@@ -192,6 +195,7 @@ typedef struct StoredOffsets
 {
 	rd_kafka_topic_partition_list_t *parts;
 	const rd_kafka_topic_partition_list_t *committed;
+	rd_kafka_topic_partition_list_t *starts;	/* kafka_start_offsets() */
 } StoredOffsets;
 
 static void
@@ -212,13 +216,15 @@ set_stored_offsets_body(void *arg)
 		if (!stored)
 		{
 			/*
-			 * Nothing stored here: the group's Kafka offset, else
-			 * auto.offset.reset.  But an offset this system committed is
-			 * ours, lost (a failover before the first batch replicated, or
-			 * rows deleted to start over): start from the beginning.
+			 * Nothing stored here: the group's Kafka offset, else where
+			 * driftlock.kafka_start says.  But an offset this system
+			 * committed is ours, lost (a failover before the first batch
+			 * replicated, or rows deleted to start over): it does not count.
 			 */
-			p->offset = committed_by_this_system(kafka)
-				? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_INVALID;
+			if (kafka->offset >= 0 && !committed_by_this_system(kafka))
+				p->offset = RD_KAFKA_OFFSET_INVALID;
+			else
+				stored = kafka_start_partition(log_worker_id, &so->starts->elems[i], p, &next);
 		}
 		else if (kafka->offset > next && !committed_by_this_system(kafka))
 			p->offset = kafka->offset;	/* another instance went further: its
@@ -244,16 +250,20 @@ static bool
 set_stored_offsets(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *committed = rd_kafka_topic_partition_list_copy(parts);
-	StoredOffsets so = {parts, committed};
+	StoredOffsets so = {parts, committed, NULL};
+	bool		known = true;
 	bool		ok;
 
 	/* the group's Kafka offsets, where known (another instance's progress) */
 	if (rd_kafka_committed(rk, committed, 5000) != RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
+		known = false;
 		for (int i = 0; i < committed->cnt; i++)
 			committed->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
 	}
+	so.starts = kafka_start_offsets(rk, parts, known);
 	ok = spi_xact_try(set_stored_offsets_body, &so);
+	rd_kafka_topic_partition_list_destroy(so.starts);
 	rd_kafka_topic_partition_list_destroy(committed);
 	return ok;
 }
@@ -481,7 +491,11 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	PropertyContext pc = {conf};
 	char		client_id[64];
 	char		err[512];
+	char		label[512];
 	rd_kafka_resp_err_t rerr;
+	const char *cursor;
+	const char *item;
+	size_t		len;
 
 	log_worker_id = worker_id;
 	rebalance_failed = false;
@@ -491,8 +505,9 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	/*
 	 * Defaults first, so that driftlock.kafka_properties may override them:
 	 * at most 16 MiB of prefetched messages per worker (librdkafka's default
-	 * is 64 MiB per consumer), start from the beginning of partitions with
-	 * no stored offset.
+	 * is 64 MiB per consumer), and a stored offset Kafka no longer has
+	 * resumes at the log start (retention_gap.c).  Partitions with no
+	 * offsets start where driftlock.kafka_start says (kafka_start.c).
 	 */
 	if (!conf_set(conf, "client.id", client_id) ||
 		!conf_set(conf, "auto.offset.reset", "earliest") ||
@@ -537,15 +552,24 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	rd_kafka_set_log_queue(rk, NULL);
 	rd_kafka_poll_set_consumer(rk);
 
+	/* names and ^patterns, checked by the setting's check hook */
 	topics = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(topics, driftlock_kafka_topic, RD_KAFKA_PARTITION_UA);
+	cursor = driftlock_kafka_topic;
+	while (list_next_item(&cursor, &item, &len))
+	{
+		char	   *name = pnstrdup(item, len);
+
+		rd_kafka_topic_partition_list_add(topics, name, RD_KAFKA_PARTITION_UA);
+		pfree(name);
+	}
+	topic_list_label(driftlock_kafka_topic, label, sizeof(label));
 	rerr = rd_kafka_subscribe(rk, topics);
 	rd_kafka_topic_partition_list_destroy(topics);
 	if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 	{
 		ereport(LOG,
-				(errmsg("driftlock kafka worker %d cannot subscribe to topic \"%s\": %s",
-						worker_id, driftlock_kafka_topic, rd_kafka_err2str(rerr))));
+				(errmsg("driftlock kafka worker %d cannot subscribe to %s: %s",
+						worker_id, label, rd_kafka_err2str(rerr))));
 		rd_kafka_destroy(rk);
 		return NULL;
 	}
@@ -553,8 +577,9 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	strlcpy(settings->topic, driftlock_kafka_topic, sizeof(settings->topic));
 	strlcpy(settings->group, driftlock_kafka_group_id, sizeof(settings->group));
 	ereport(LOG,
-			(errmsg("driftlock kafka worker %d consuming topic \"%s\" from \"%s\" as group \"%s\"",
-					worker_id, driftlock_kafka_topic, driftlock_kafka_brokers, driftlock_kafka_group_id)));
+			(errmsg("driftlock kafka worker %d consuming %s from \"%s\" as group \"%s\"",
+					worker_id, label, driftlock_kafka_brokers, driftlock_kafka_group_id)));
+	kafka_start_note_properties(worker_id);
 	return rk;
 
 fail:

@@ -6,11 +6,13 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "message/setting_lists.h"
+
 /* Settings the consumer was made with, to notice when a reload changes them. */
 typedef struct ConsumerSettings
 {
 	char		brokers[1024];
-	char		topic[256];
+	char		topic[TOPIC_LIST_MAX + 1];	/* driftlock.kafka_topic, canonical */
 	char		group[256];
 } ConsumerSettings;
 

@@ -1,14 +1,17 @@
 /*
- * kafka_message.c -- reading a Kafka message: its stream id (header or JSON
- * field) and its headers as JSON for dead letters (the stream an id names:
- * stream_lookup.c); the same rules for a dead letter's stored headers and
- * payload, when it is replayed (dead_letter_replay.c)
+ * kafka_message.c -- reading a Kafka message: the bytes that are scored
+ * (driftlock.kafka_strip_schema_header), its stream id (header, key or
+ * JSON field) and its headers as JSON for dead letters (the stream an id
+ * names: stream_lookup.c); the same rules for a dead letter's stored
+ * headers, key and payload, when it is replayed (dead_letter_replay.c)
  *
- * When both driftlock.kafka_stream_id_header and
- * driftlock.kafka_stream_id_field are set, the header wins; the field is
- * used when the header is absent.  Nothing here trusts the message: ids are
- * length-checked and validated as UTF-8 before they reach SQL (as query
- * parameters, never as query text).
+ * The sources of driftlock.kafka_stream_id_source are tried in order, and
+ * the first one the message has decides, even when its id is invalid; a
+ * header or field whose setting is empty is skipped.  The default, "header,
+ * json", is 0.1.0's rule: the header wins, the field is used when the
+ * header is absent.  A null or empty key counts as absent.  Nothing here
+ * trusts the message: ids are length-checked and validated as UTF-8 before
+ * they reach SQL (as query parameters, never as query text).
  */
 #include "postgres.h"
 
@@ -24,11 +27,12 @@
 
 #include "guc.h"
 #include "kafka_message.h"
+#include "message/confluent_frame.h"
 #include "message/json_path.h"
 #include "spi_plans.h"
 #include "stream_config.h"
 
-/* Headers kept in an anomaly or a dead letter, in bytes of JSON. */
+/* Headers kept in a dead letter, in bytes of JSON. */
 #define HEADERS_JSON_MAX 65536
 
 static void
@@ -74,99 +78,180 @@ accept_key(const char *value, size_t len, const char *source, char *key,
 	return true;
 }
 
+/* What a source said: the id (in key), a problem, or that it has none. */
+typedef enum SourceResult
+{
+	SOURCE_FOUND,
+	SOURCE_PROBLEM,
+	SOURCE_ABSENT
+} SourceResult;
+
 /*
  * Where a message's stream id may be: the value of its last header named
- * driftlock.kafka_stream_id_header (found says whether there is one; value
- * NULL for a null value), and its payload.
+ * driftlock.kafka_stream_id_header (header_found says whether there is
+ * one; value NULL for a null value), its key, and its scored payload.
  */
 typedef struct KeySource
 {
-	bool		found;
-	const void *value;
-	size_t		size;
-	const char *payload;
+	bool		header_found;
+	const void *header_value;
+	size_t		header_size;
+	const void *key;
+	size_t		key_len;
+	const uint8_t *payload;
 	size_t		len;
 } KeySource;
 
-/* The stream id of a message by the rules of message_stream_key(). */
+static SourceResult
+from_header(const KeySource *src, const char *header, char *key, MessageProblem *problem)
+{
+	char		source[300];
+
+	if (!src->header_found)
+		return SOURCE_ABSENT;
+	snprintf(source, sizeof(source), "header \"%s\"", header);
+	return accept_key(src->header_value, src->header_value ? src->header_size : 0, source, key, problem)
+		? SOURCE_FOUND : SOURCE_PROBLEM;
+}
+
+/* A null or empty key is no key: producers that do not key send either. */
+static SourceResult
+from_key(const KeySource *src, char *key, MessageProblem *problem)
+{
+	if (src->key == NULL || src->key_len == 0)
+		return SOURCE_ABSENT;
+	return accept_key(src->key, src->key_len, "the message key", key, problem)
+		? SOURCE_FOUND : SOURCE_PROBLEM;
+}
+
+static SourceResult
+from_json(const uint8_t *payload, size_t len, const char *field, char *key,
+		  MessageProblem *problem)
+{
+	char		value[STREAM_KEY_MAX + 1];
+	size_t		value_len = 0;
+	const char *type_name = NULL;
+	char		err[256];
+	char		source[300];
+
+	err[0] = '\0';
+	snprintf(source, sizeof(source), "JSON field \"%s\"", field);
+	switch (json_path_lookup((const char *) payload, payload ? len : 0, field,
+							 value, sizeof(value), &value_len, &type_name,
+							 err, sizeof(err)))
+	{
+		case JSON_PATH_STRING:
+			/* a value longer than the buffer is refused before it is read */
+			return accept_key(value, value_len, source, key, problem) ? SOURCE_FOUND : SOURCE_PROBLEM;
+		case JSON_PATH_NOT_STRING:
+			set_problem(problem, "invalid_stream_id",
+						"The JSON field \"%s\" is %s, not a string.", field,
+						type_name ? type_name : "not a string");
+			return SOURCE_PROBLEM;
+		case JSON_PATH_MISSING:
+			return SOURCE_ABSENT;
+		case JSON_PATH_INVALID:
+			set_problem(problem, "invalid_json",
+						"The payload is not valid JSON, so the stream id field \"%s\" cannot be read: %s",
+						field, err);
+			return SOURCE_PROBLEM;
+		case JSON_PATH_BAD_PATH:
+			set_problem(problem, "missing_stream_id",
+						"driftlock.kafka_stream_id_field \"%s\" is not a usable path.", field);
+			return SOURCE_PROBLEM;
+	}
+	return SOURCE_ABSENT;
+}
+
+/* The stream id by the rules of message_stream_key(). */
 static bool
 stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
 	const char *field = driftlock_kafka_stream_id_field;
-	bool		use_header = header != NULL && header[0] != '\0';
-	bool		use_field = field != NULL && field[0] != '\0';
+	const StreamIdSources *sources = &driftlock_stream_id_sources;
+	StringInfoData absent;
+	int			tried = 0;
 
 	problem->reason = NULL;
-	if (use_header && src->found)
+	for (int i = 0; i < sources->count; i++)
 	{
-		char		source[300];
+		SourceResult r = SOURCE_ABSENT;
 
-		snprintf(source, sizeof(source), "header \"%s\"", header);
-		return accept_key(src->value, src->value ? src->size : 0, source, key, problem);
-	}
-	if (use_field)
-	{
-		char		value[STREAM_KEY_MAX + 1];
-		size_t		value_len = 0;
-		const char *type_name = NULL;
-		char		err[256];
-		char		source[300];
-
-		err[0] = '\0';
-		snprintf(source, sizeof(source), "JSON field \"%s\"", field);
-		switch (json_path_lookup(src->payload, src->len, field,
-								 value, sizeof(value), &value_len, &type_name,
-								 err, sizeof(err)))
+		switch (sources->source[i])
 		{
-			case JSON_PATH_STRING:
-				/* a value longer than the buffer is refused before it is read */
-				return accept_key(value, value_len, source, key, problem);
-			case JSON_PATH_NOT_STRING:
-				set_problem(problem, "invalid_stream_id",
-							"The JSON field \"%s\" is %s, not a string.", field,
-							type_name ? type_name : "not a string");
-				return false;
-			case JSON_PATH_MISSING:
+			case STREAM_ID_HEADER:
+				if (header == NULL || header[0] == '\0')
+					continue;	/* unset: not a source */
+				r = from_header(src, header, key, problem);
 				break;
-			case JSON_PATH_INVALID:
-				set_problem(problem, "invalid_json",
-							"The payload is not valid JSON, so the stream id field \"%s\" cannot be read: %s",
-							field, err);
-				return false;
-			case JSON_PATH_BAD_PATH:
-				set_problem(problem, "missing_stream_id",
-							"driftlock.kafka_stream_id_field \"%s\" is not a usable path.", field);
-				return false;
+			case STREAM_ID_KEY:
+				r = from_key(src, key, problem);
+				break;
+			case STREAM_ID_JSON:
+				if (field == NULL || field[0] == '\0')
+					continue;
+				r = from_json(src->payload, src->len, field, key, problem);
+				break;
 		}
+		if (r != SOURCE_ABSENT)
+			return r == SOURCE_FOUND;
+		tried++;
 	}
-	if (!use_header && !use_field)
+
+	if (tried == 0)
+	{
 		set_problem(problem, "missing_stream_id",
-					"Neither driftlock.kafka_stream_id_header nor driftlock.kafka_stream_id_field is set, so no message names its stream.");
-	else if (use_header && use_field)
-		set_problem(problem, "missing_stream_id",
-					"The message has no header \"%s\" and its JSON has no field \"%s\".", header, field);
-	else if (use_header)
-		set_problem(problem, "missing_stream_id", "The message has no header \"%s\".", header);
-	else
-		set_problem(problem, "missing_stream_id", "The payload's JSON has no field \"%s\".", field);
+					"driftlock.kafka_stream_id_source is \"%s\", but the settings it relies on (driftlock.kafka_stream_id_header, driftlock.kafka_stream_id_field) are empty, so no message names its stream.",
+					driftlock_kafka_stream_id_source);
+		return false;
+	}
+	/* "The message has no header "X", no key and its JSON has no field "f"." */
+	initStringInfo(&absent);
+	for (int i = 0, n = 0; i < sources->count; i++)
+	{
+		StreamIdSource s = sources->source[i];
+
+		if ((s == STREAM_ID_HEADER && (header == NULL || header[0] == '\0')) ||
+			(s == STREAM_ID_JSON && (field == NULL || field[0] == '\0')))
+			continue;
+		n++;
+		appendStringInfoString(&absent, n == 1 ? "" : n == tried ? " and " : ", ");
+		if (s == STREAM_ID_HEADER)
+			appendStringInfo(&absent, "%sno header \"%s\"", n == 1 ? "has " : "", header);
+		else if (s == STREAM_ID_KEY)
+			appendStringInfo(&absent, "%sno key", n == 1 ? "has " : "");
+		else
+			appendStringInfo(&absent, "%s has no field \"%s\"",
+							 n == 1 ? "has a payload whose JSON" : "its JSON", field);
+	}
+	set_problem(problem, "missing_stream_id", "The message %s.", absent.data);
+	pfree(absent.data);
 	return false;
 }
 
 bool
-message_stream_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem)
+message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t len,
+				   char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
-	KeySource	src = {false, NULL, 0, msg->payload, msg->payload ? msg->len : 0};
+	KeySource	src = {false, NULL, 0, msg->key, msg->key ? msg->key_len : 0, payload, len};
 
 	if (header != NULL && header[0] != '\0')
 	{
 		rd_kafka_headers_t *hdrs = NULL;
 
-		src.found = rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-			rd_kafka_header_get_last(hdrs, header, &src.value, &src.size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+		src.header_found = rd_kafka_message_headers(msg, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+			rd_kafka_header_get_last(hdrs, header, &src.header_value, &src.header_size) == RD_KAFKA_RESP_ERR_NO_ERROR;
 	}
 	return stream_key_from(&src, key, problem);
+}
+
+void
+message_scored_payload(const uint8_t **payload, size_t *len)
+{
+	if (driftlock_kafka_strip_schema_header)
+		(void) confluent_frame_strip(payload, len, NULL);
 }
 
 /* Append s (len bytes) as a JSON string: escaped text, or "\x<hex>". */
@@ -273,11 +358,11 @@ header_bytes(const JsonbValue *v, const char **bytes, size_t *len)
 }
 
 bool
-dead_letter_stream_key(Jsonb *headers, const uint8_t *payload, size_t len, char *key,
-					   MessageProblem *problem)
+dead_letter_stream_key(Jsonb *headers, const uint8_t *mkey, size_t mkey_len,
+					   const uint8_t *payload, size_t len, char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
-	KeySource	src = {false, NULL, 0, (const char *) payload, len};
+	KeySource	src = {false, NULL, 0, mkey, mkey ? mkey_len : 0, payload, len};
 	JsonbIterator *it;
 	JsonbValue	elem;
 	JsonbIteratorToken tok;
@@ -312,11 +397,11 @@ dead_letter_stream_key(Jsonb *headers, const uint8_t *payload, size_t len, char 
 		if (n != strlen(header) || memcmp(bytes, header, n) != 0)
 			continue;
 		/* the last one wins, as with rd_kafka_header_get_last() */
-		src.found = true;
-		src.value = NULL;
-		src.size = 0;
+		src.header_found = true;
+		src.header_value = NULL;
+		src.header_size = 0;
 		if (value.type == jbvString)
-			header_bytes(&value, (const char **) &src.value, &src.size);
+			header_bytes(&value, (const char **) &src.header_value, &src.header_size);
 	}
 	if (cut)
 	{

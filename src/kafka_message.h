@@ -1,6 +1,7 @@
 /*
- * kafka_message.h -- reading a Kafka message: its stream id (header or JSON
- * field) and its headers as JSON for anomalies and dead letters
+ * kafka_message.h -- reading a Kafka message: the bytes that are scored,
+ * its stream id (header, key or JSON field) and its headers as JSON for
+ * anomalies and dead letters
  */
 #ifndef DRIFTLOCK_KAFKA_MESSAGE_H
 #define DRIFTLOCK_KAFKA_MESSAGE_H
@@ -23,22 +24,34 @@ typedef struct MessageProblem
 } MessageProblem;
 
 /*
- * The stream id of a message: the header driftlock.kafka_stream_id_header
- * when set and present, else the string at driftlock.kafka_stream_id_field
- * in the JSON payload.  On success key holds a NUL-terminated, valid UTF-8
- * id of 1 to STREAM_KEY_MAX bytes; otherwise problem says why.
+ * The stream id of a message, from the first source of
+ * driftlock.kafka_stream_id_source that it has: the header
+ * driftlock.kafka_stream_id_header, the message key, or the string at
+ * driftlock.kafka_stream_id_field in payload[0..len) (the scored payload:
+ * message_scored_payload()).  On success key holds a NUL-terminated, valid
+ * UTF-8 id of 1 to STREAM_KEY_MAX bytes; otherwise problem says why.
  */
-extern bool message_stream_key(const rd_kafka_message_t *msg, char *key, MessageProblem *problem);
+extern bool message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t len,
+							   char *key, MessageProblem *problem);
+
+/*
+ * The bytes of a payload that are read and scored: without its Confluent
+ * Schema Registry header when driftlock.kafka_strip_schema_header is on
+ * (message/confluent_frame.h), else all of them.
+ */
+extern void message_scored_payload(const uint8_t **payload, size_t *len);
 
 /* The message's headers as a JSON array of {"key", "value"}, or NULL. */
 extern char *message_headers_json(const rd_kafka_message_t *msg);
 
 /*
  * The stream id of a dead letter by the same rules, from its headers as
- * message_headers_json() wrote them (NULL: none) and its payload.  Headers
- * that were cut (over 64 KiB of JSON) leave the header uncertain: false.
+ * message_headers_json() wrote them (NULL: none), its key (NULL: none) and
+ * its scored payload.  Headers that were cut (over 64 KiB of JSON) leave
+ * the header uncertain: false.
  */
-extern bool dead_letter_stream_key(Jsonb *headers, const uint8_t *payload, size_t len,
-								   char *key, MessageProblem *problem);
+extern bool dead_letter_stream_key(Jsonb *headers, const uint8_t *mkey, size_t mkey_len,
+								   const uint8_t *payload, size_t len, char *key,
+								   MessageProblem *problem);
 
 #endif

@@ -7,7 +7,7 @@
  * pointed at the wrong brokers would otherwise look like one waiting on a
  * quiet topic.  So, while they are unreachable, the worker's activity in
  * pg_stat_activity says "brokers unreachable since <time>" instead of
- * "waiting for messages on topic <topic>", and the log says so once, with
+ * "waiting for messages on topic \"<topic>\"", and the log says so once, with
  * a hint naming driftlock.kafka_brokers, and once more when they are back.
  *
  * Unreachable: librdkafka reported RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
@@ -104,5 +104,5 @@ reachability_activity(char *buf, size_t len, const char *topic)
 	if (unreachable)
 		snprintf(buf, len, "brokers unreachable since %s", timestamptz_to_str(unreachable_since));
 	else
-		snprintf(buf, len, "waiting for messages on topic %s", topic);
+		snprintf(buf, len, "waiting for messages on %s", topic);
 }

@@ -27,8 +27,8 @@ extern void reachability_probe(rd_kafka_t *rk);
 
 /*
  * The worker's idle activity for pg_stat_activity: "brokers unreachable
- * since <time>" or "waiting for messages on topic <topic>".
+ * since <time>" or "waiting for messages on <topics>" (topic_list_label()).
  */
-extern void reachability_activity(char *buf, size_t len, const char *topic);
+extern void reachability_activity(char *buf, size_t len, const char *topics);
 
 #endif

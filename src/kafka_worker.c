@@ -442,7 +442,8 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 		dead_letter(msg, "payload_too_large", detail);
 		return;
 	}
-	if (!message_stream_key(msg, key, &problem))
+	message_scored_payload(&payload, &len);	/* kafka_strip_schema_header */
+	if (!message_stream_key(msg, payload, len, key, &problem))
 	{
 		if (kind == REPLAY_LIVE)
 			dead_letter(msg, problem.reason, problem.detail);
@@ -545,6 +546,7 @@ process_batch(int from, int to, bool caught_up)
 	rd_kafka_topic_partition_list_t *first;
 	bool		checkpoint;
 	char		activity[300];
+	char		label[256];
 
 	next = new_list(&batch_next);
 	live = new_list(&batch_live);
@@ -553,8 +555,8 @@ process_batch(int from, int to, bool caught_up)
 		message_cxt = AllocSetContextCreate(TopMemoryContext, "driftlock message",
 											ALLOCSET_DEFAULT_SIZES);
 
-	snprintf(activity, sizeof(activity), "processing %d messages from topic %s",
-			 to - from, driftlock_kafka_topic);
+	topic_list_label(driftlock_kafka_topic, label, sizeof(label));
+	snprintf(activity, sizeof(activity), "processing %d messages from %s", to - from, label);
 	pgstat_report_activity(STATE_RUNNING, activity);
 
 	spi_xact_begin();
@@ -961,6 +963,7 @@ void
 driftlock_kafka_worker_main(Datum main_arg)
 {
 	char		activity[300];
+	char		label[256];
 
 	worker_id = DatumGetInt32(main_arg);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -1017,8 +1020,9 @@ driftlock_kafka_worker_main(Datum main_arg)
 		resolve_quiet_incidents();
 		if (worker_id == 0)
 			retention_turn();
+		topic_list_label(settings.topic, label, sizeof(label));
 		reachability_probe(rk);
-		reachability_activity(activity, sizeof(activity), settings.topic);
+		reachability_activity(activity, sizeof(activity), label);
 		pgstat_report_activity(STATE_IDLE, activity);
 		collect_batch(rk);
 		if (consumer_rebalance_failed())

@@ -11,8 +11,8 @@
 # is copied into it and built and tested there as an ordinary user, since
 # initdb refuses root.  Needs root (chroot, mounts) and Debian's archive
 # (DEBIAN_MIRROR, default http://deb.debian.org/debian).  TAP_TESTS (default
-# 001, 002, 003, 010-019, 020, 023-027, 031, 041-043) chooses the TAP
-# tests.  Exits 0 when everything passed.
+# 001, 002, 003, 010-019, 020, 023-027, 029, 031, 041-043) chooses the
+# TAP tests.  Exits 0 when everything passed.
 set -euo pipefail
 
 usage() { echo "usage: $0 17|18" >&2; exit 2; }
@@ -35,7 +35,8 @@ PG_CONFIG=/usr/lib/postgresql/$V/bin/pg_config
 TAP_TESTS=${TAP_TESTS:-"test/t/001_preload.pl test/t/002_no_preload.pl test/t/003_mock_kafka.pl
 	test/t/01[0-9]_*.pl test/t/020_metrics.pl test/t/023_checkpoint_replay.pl
 	test/t/024_standby_failover.pl test/t/025_two_instances.pl test/t/026_retention.pl
-	test/t/027_misconfiguration.pl test/t/031_message_metadata.pl test/t/04[1-3]_*.pl"}
+	test/t/027_misconfiguration.pl test/t/029_consumer_options.pl test/t/031_message_metadata.pl
+	test/t/04[1-3]_*.pl"}
 # not into make's environment: TAP_TESTS=1 is what makes PGXS's installcheck
 # run prove too
 export -n TAP_TESTS

@@ -318,9 +318,10 @@ sub event_payloads
 	return @out;
 }
 
-# Produce $opts{payloads} to one partition and record [topic, partition,
-# offset, stream, payload] rows in @$rows (offsets follow the rows already
-# recorded for that partition: record every message of the partition).
+# Produce $opts{payloads} to one partition (with $opts{headers} and the key
+# $opts{key}, if given) and record [topic, partition, offset, stream,
+# payload] rows in @$rows (offsets follow the rows already recorded for that
+# partition: record every message of the partition).
 sub produce_events
 {
 	my ($kafka, $topic, $partition, $rows, %opts) = @_;
@@ -330,7 +331,7 @@ sub produce_events
 		$next = $r->[2] + 1 if $r->[0] eq $topic && $r->[1] == $partition && $r->[2] >= $next;
 	}
 	kcat_produce_opts($kafka->bootstrap, $topic, $opts{payloads},
-		partition => $partition, headers => $opts{headers} // []);
+		partition => $partition, headers => $opts{headers} // [], key => $opts{key});
 	push @$rows, [ $topic, $partition, $next++, $opts{stream}, $_ ] for @{ $opts{payloads} };
 	return;
 }
@@ -706,9 +707,9 @@ sub _corpus_value
 	return $value;
 }
 
-# Read the corpus: a list of { name, headers => [[name, value]], payload,
-# expect => 'event'|'dead', stream or reason, detail, size }.  Dies on any
-# mistake in the file, so a broken case cannot pass unnoticed.
+# Read the corpus: a list of { name, headers => [[name, value]], key,
+# payload, expect => 'event'|'dead', stream or reason, detail, size }.
+# Dies on any mistake in the file, so a broken case cannot pass unnoticed.
 sub load_corpus
 {
 	my ($file) = @_;
@@ -739,6 +740,10 @@ sub load_corpus
 			die "$where: repeat-header needs a count and a header before it\n"
 			  unless $rest =~ /^\d+$/ && @{ $c->{headers} };
 			push @{ $c->{headers} }, ($c->{headers}[-1]) x ($rest - 1);
+		}
+		elsif ($kw eq 'key')
+		{
+			$c->{key} = _corpus_value($rest, $where);
 		}
 		elsif ($kw eq 'payload')
 		{

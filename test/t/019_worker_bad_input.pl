@@ -30,9 +30,11 @@ my $kafka = start_mock_kafka(topics => { $topic => 1 });
 my $node = worker_node('bad_input', $kafka, conf => {
 	'driftlock.kafka_topic'             => $topic,
 	'driftlock.kafka_group_id'          => $group,
+	'driftlock.kafka_stream_id_source'  => 'header, key, json',
 	'driftlock.kafka_stream_id_header'  => 'X-Stream-Id',
 	'driftlock.kafka_stream_id_field'   => 'meta.stream',
-	'driftlock.kafka_max_payload_bytes' => '262144' });
+	'driftlock.kafka_max_payload_bytes' => '262144',
+	'driftlock.kafka_strip_schema_header' => 'on' });
 # bytes, not characters: the names are UTF-8 like the corpus file
 $node->safe_psql('postgres',
 	'INSERT INTO driftlock.streams (name) VALUES ' . join(', ', map { '(' . sql_quote($_) . ')' } @names)

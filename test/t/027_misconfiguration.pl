@@ -60,7 +60,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE nosuchdb');
 $node->safe_psql('nosuchdb', 'CREATE EXTENSION driftlock');
 ok(poll_until($node,
 		q{SELECT query FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker' AND datname = 'nosuchdb'},
-		"waiting for messages on topic $topic", 90),
+		"waiting for messages on topic \"$topic\"", 90),
 	'once the database exists the worker starts in it and waits for messages');
 
 # a successful start resets the back-off: the next failure waits 1 s again
@@ -102,7 +102,7 @@ my @rows;
 produce_events($kafka, $topic, 0, \@rows, stream => 'm1',
 	payloads => [ event_payloads(count => 50, seed => 'misconfig') ], headers => ['X-Stream-Id=m1']);
 ok(wait_offsets($node, $group, \@rows, 90), 'after a reload with the right brokers the worker consumes');
-ok(poll_until($node, $activity, "waiting for messages on topic $topic", 30),
+ok(poll_until($node, $activity, "waiting for messages on topic \"$topic\"", 30),
 	'pg_stat_activity: waiting for messages again');
 is($node->safe_psql('postgres', 'SELECT sum(events) FROM driftlock.stream_state'), '50',
 	'every message processed');
@@ -113,7 +113,7 @@ $kafka->command('down');
 ok(poll_until($node, "SELECT ($activity) LIKE 'brokers unreachable since %'", 't', 60),
 	'brokers down: pg_stat_activity says so');
 $kafka->command('up');
-ok(poll_until($node, $activity, "waiting for messages on topic $topic", 60),
+ok(poll_until($node, $activity, "waiting for messages on topic \"$topic\"", 60),
 	'brokers up, no message: pg_stat_activity says the worker waits for messages again');
 like(log_since($node, $offset), qr/driftlock kafka worker 0 reaches the Kafka brokers again, after \d+ s/,
 	'the log says the brokers are back');
