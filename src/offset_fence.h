@@ -42,7 +42,7 @@ extern void fence_save_checkpoint(const char *group, const char *topic, int32 pa
  * The message at offset was recorded by another worker while this one
  * processed it: raise the fenced error.
  */
-extern void fence_message_taken(const char *topic, int32 partition, int64 offset) pg_attribute_noreturn();
+extern void fence_message_taken(const char *topic, int32 partition, int64 offset);
 
 /* The transaction committed: what it wrote is now what the worker saw last. */
 extern void fence_committed(void);
