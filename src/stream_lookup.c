@@ -10,9 +10,16 @@
  * table, which every worker receives at its next transaction start and
  * answers by forgetting its lookups: a new, renamed, reconfigured or
  * dropped stream is seen from the next batch on.
+ *
+ * A stream the worker creates itself (stream_autocreate.c) is remembered
+ * at once; the invalidation its insert causes, which would otherwise drop
+ * every lookup at the end of each insert, is put off to the end of the
+ * transaction (stream_lookup_hold): a batch creating a thousand streams
+ * then drops its lookups once, not a thousand times.
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -92,6 +99,9 @@ typedef struct StreamLookup
 static HTAB *lookups = NULL;
 static Oid	streams_relid = InvalidOid;
 static bool callback_registered = false;
+/* invalidations are put off while holding, to the end of the transaction */
+static bool holding = false;
+static bool held = false;
 
 void
 stream_lookup_forget(void)
@@ -107,33 +117,62 @@ streams_invalidated(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == streams_relid)
 	{
+		if (holding)
+		{
+			held = true;
+			return;
+		}
 		stream_lookup_forget();
 		/* DROP EXTENSION, CREATE EXTENSION: another table, look it up again */
 		streams_relid = InvalidOid;
 	}
 }
 
-bool
-stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
+/* The end of a transaction: the invalidations put off happen now. */
+static void
+lookup_xact_callback(XactEvent event, void *arg)
 {
-	static CachedStatement find_stmt = {
-		"SELECT id, config, learn_only FROM driftlock.streams WHERE id = $1 OR name = $2 "
-		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
-		2, {UUIDOID, TEXTOID}, NULL
-	};
-	StreamLookup *l;
-	bool		found;
+	if (held && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+				 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+				 event == XACT_EVENT_PREPARE))
+	{
+		holding = held = false;
+		stream_lookup_forget();
+		streams_relid = InvalidOid;
+	}
+	else if (event == XACT_EVENT_ABORT)
+		holding = false;
+}
 
+static void
+register_callbacks(void)
+{
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(streams_invalidated, (Datum) 0);
+		RegisterXactCallback(lookup_xact_callback, NULL);
 		callback_registered = true;
 	}
-	if (streams_relid == InvalidOid)
-	{
-		streams_relid = get_relname_relid("streams", get_namespace_oid("driftlock", false));
-		stream_lookup_forget();
-	}
+}
+
+void
+stream_lookup_hold(bool on)
+{
+	register_callbacks();
+	holding = on;
+}
+
+bool
+stream_key_is_uuid(const char *key)
+{
+	pg_uuid_t	u;
+
+	return parse_uuid(key, &u);
+}
+
+static HTAB *
+lookup_table(void)
+{
 	if (lookups != NULL && hash_get_num_entries(lookups) >= LOOKUPS_MAX)
 		stream_lookup_forget();
 	if (lookups == NULL)
@@ -147,7 +186,39 @@ stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn
 		lookups = hash_create("driftlock stream lookups", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	l = hash_search(lookups, key, HASH_ENTER, &found);
+	return lookups;
+}
+
+void
+stream_lookup_remember(const char *key, const pg_uuid_t *id, const cbad_config *cfg,
+					   bool learn_only)
+{
+	StreamLookup *l = hash_search(lookup_table(), key, HASH_ENTER, NULL);
+
+	l->found = true;
+	l->id = *id;
+	l->cfg = *cfg;
+	l->learn_only = learn_only;
+}
+
+bool
+stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
+{
+	static CachedStatement find_stmt = {
+		"SELECT id, config, learn_only FROM driftlock.streams WHERE id = $1 OR name = $2 "
+		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
+		2, {UUIDOID, TEXTOID}, NULL
+	};
+	StreamLookup *l;
+	bool		found;
+
+	register_callbacks();
+	if (streams_relid == InvalidOid)
+	{
+		streams_relid = get_relname_relid("streams", get_namespace_oid("driftlock", false));
+		stream_lookup_forget();
+	}
+	l = hash_search(lookup_table(), key, HASH_ENTER, &found);
 	if (!found)
 	{
 		Datum		args[2];

@@ -17,6 +17,20 @@
 extern bool stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg,
 							   bool *learn_only);
 
+/* Remember a stream the worker created itself (stream_autocreate.c). */
+extern void stream_lookup_remember(const char *key, const pg_uuid_t *id,
+								   const cbad_config *cfg, bool learn_only);
+
+/*
+ * While on, an invalidation of driftlock.streams does not drop the lookups
+ * at once but at the end of the transaction: around the worker's own
+ * inserts, whose rows it remembers itself.
+ */
+extern void stream_lookup_hold(bool on);
+
+/* Whether a key reads as a UUID (as uuid_in would), rather than a name. */
+extern bool stream_key_is_uuid(const char *key);
+
 /* Forget every lookup (after a failed batch). */
 extern void stream_lookup_forget(void);
 
