@@ -15,6 +15,11 @@
  * creates is added to that count.  Workers do not wait for each other, so
  * the bound is exceeded by at most what concurrent workers create in one
  * batch each (driftlock.kafka_max_in_flight streams a worker at most).
+ *
+ * The insert sends no invalidation of the workers' stream lookups
+ * (stream_lookup.c): the worker remembers the new stream itself, and a
+ * lookup that remembers the name as unknown elsewhere is read back from
+ * the table before it is trusted (over the limit, or in a replay).
  */
 #include "postgres.h"
 
@@ -44,6 +49,8 @@
 static int64 counted = -1;
 static int64 created = 0;
 static bool callback_registered = false;
+/* driftlock.kafka_auto_create_streams at the last lookup */
+static bool was_creating = false;
 
 static void
 autocreate_xact_callback(XactEvent event, void *arg)
@@ -88,6 +95,25 @@ read_stream(pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
 	*learn_only = !isnull && DatumGetBool(d);
 }
 
+/* The stream of that name, with a new snapshot: false if there is none. */
+static bool
+read_back(const char *name, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
+{
+	static CachedStatement read_stmt = {
+		"SELECT id, config, learn_only FROM driftlock.streams WHERE name = $1",
+		1, {TEXTOID}, NULL
+	};
+	Datum		args[1] = {CStringGetTextDatum(name)};
+	int			ret = spi_run(&read_stmt, args, NULL, false, 1);
+
+	if (ret != SPI_OK_SELECT)
+		elog(ERROR, "reading a stream back failed: %s", SPI_result_code_string(ret));
+	if (SPI_processed != 1)
+		return false;
+	read_stream(id, cfg, learn_only);
+	return true;
+}
+
 /*
  * Insert the stream, or read back the one another worker inserted at the
  * same time; false if there is none after all (deleted since).
@@ -100,19 +126,22 @@ create_stream(const char *name, pg_uuid_t *id, cbad_config *cfg, bool *learn_onl
 		"ON CONFLICT (name) DO NOTHING RETURNING id, config, learn_only",
 		2, {TEXTOID, TEXTOID}, NULL
 	};
-	static CachedStatement read_stmt = {
-		"SELECT id, config, learn_only FROM driftlock.streams WHERE name = $1",
-		1, {TEXTOID}, NULL
-	};
 	Datum		args[2];
-	int			ret;
+	volatile int ret = 0;
 
 	args[0] = CStringGetTextDatum(name);
 	args[1] = CStringGetTextDatum(driftlock_kafka_stream_template);
 	/* the row is remembered below: no need to drop every lookup for it */
-	stream_lookup_hold(true);
-	ret = spi_run(&insert_stmt, args, NULL, false, 0);
-	stream_lookup_hold(false);
+	stream_lookup_own_insert(true);
+	PG_TRY();
+	{
+		ret = spi_run(&insert_stmt, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		stream_lookup_own_insert(false);
+	}
+	PG_END_TRY();
 	if (ret != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "creating a stream failed: %s", SPI_result_code_string(ret));
 	if (SPI_processed == 1)
@@ -126,22 +155,26 @@ create_stream(const char *name, pg_uuid_t *id, cbad_config *cfg, bool *learn_onl
 		return true;
 	}
 	/* another worker's, committed (ON CONFLICT waited): a new snapshot sees it */
-	ret = spi_run(&read_stmt, args, NULL, false, 1);
-	if (ret != SPI_OK_SELECT)
-		elog(ERROR, "reading a stream back failed: %s", SPI_result_code_string(ret));
-	if (SPI_processed != 1)
-		return false;
-	read_stream(id, cfg, learn_only);
-	return true;
+	return read_back(name, id, cfg, learn_only);
 }
 
 StreamResolution
 stream_resolve(const char *key, StreamCreation creation, pg_uuid_t *id, cbad_config *cfg,
 			   bool *learn_only)
 {
+	bool		over_limit = false;
+
+	/*
+	 * Unknown names remembered while streams were created on demand may have
+	 * been created since by other workers, unannounced (stream_lookup.c):
+	 * forget them when creating stops, and read them back below otherwise.
+	 */
+	if (was_creating && !driftlock_kafka_auto_create_streams)
+		stream_lookup_forget();
+	was_creating = driftlock_kafka_auto_create_streams;
 	if (stream_lookup_find(key, id, cfg, learn_only))
 		return STREAM_FOUND;
-	if (creation == STREAM_FIND_ONLY || !driftlock_kafka_auto_create_streams || stream_key_is_uuid(key) ||
+	if (!driftlock_kafka_auto_create_streams || stream_key_is_uuid(key) ||
 		pg_mbstrlen(key) > STREAM_NAME_MAX)
 		return STREAM_UNKNOWN;
 	if (!callback_registered)
@@ -149,23 +182,27 @@ stream_resolve(const char *key, StreamCreation creation, pg_uuid_t *id, cbad_con
 		RegisterXactCallback(autocreate_xact_callback, NULL);
 		callback_registered = true;
 	}
-	if (driftlock_kafka_max_streams > 0)
+	if (creation != STREAM_FIND_ONLY && driftlock_kafka_max_streams > 0)
 	{
 		if (counted < 0)
 			counted = count_streams();
-		if (counted + created >= driftlock_kafka_max_streams)
-			return STREAM_OVER_LIMIT;
+		over_limit = counted + created >= driftlock_kafka_max_streams;
 	}
-	if (!create_stream(key, id, cfg, learn_only))
+	if (creation == STREAM_FIND_ONLY || over_limit)
+	{
+		if (!read_back(key, id, cfg, learn_only))
+			return over_limit ? STREAM_OVER_LIMIT : STREAM_UNKNOWN;
+	}
+	else if (!create_stream(key, id, cfg, learn_only))
 		return STREAM_UNKNOWN;
 	stream_lookup_remember(key, id, cfg, *learn_only);
-	if (creation == STREAM_CREATE_IN_BATCH)
+	if (creation != STREAM_CREATE)
 	{
 		/*
 		 * The batch's read-only statements (the detector's load in
 		 * detector_cache.c) read with the snapshot taken at its start, which
-		 * sees neither this insert nor the row of another worker that won
-		 * the race: take a new one, as a statement that writes would.
+		 * sees neither this insert nor another worker's row: take a new
+		 * one, as a statement that writes would.
 		 */
 		PopActiveSnapshot();
 		PushActiveSnapshot(GetTransactionSnapshot());

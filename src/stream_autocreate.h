@@ -19,11 +19,9 @@ typedef enum StreamResolution
 
 typedef enum StreamCreation
 {
-	STREAM_FIND_ONLY,			/* never create */
-	STREAM_CREATE,				/* create, as driftlock_replay_dead_letters() */
-	STREAM_CREATE_IN_BATCH		/* create, and renew the snapshot the Kafka
-								 * worker's batch pushed (spi_xact_begin), so
-								 * that its read-only statements see the row */
+	STREAM_FIND_ONLY,			/* the Kafka worker, not creating (replays) */
+	STREAM_CREATE_IN_BATCH,		/* the Kafka worker, creating */
+	STREAM_CREATE				/* driftlock_replay_dead_letters(), creating */
 } StreamCreation;
 
 /*
@@ -31,7 +29,9 @@ typedef enum StreamCreation
  * is a name, creation allows it and driftlock.kafka_auto_create_streams is
  * on, a new stream with the settings of driftlock.kafka_stream_template,
  * unless driftlock.streams has driftlock.kafka_max_streams streams.  In a
- * transaction, SPI connected.
+ * transaction, SPI connected.  In the Kafka worker's batch, a stream found
+ * or created here renews the snapshot its batch pushed (spi_xact_begin), so
+ * that its read-only statements see the row.
  */
 extern StreamResolution stream_resolve(const char *key, StreamCreation creation, pg_uuid_t *id,
 									   cbad_config *cfg, bool *learn_only);

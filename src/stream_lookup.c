@@ -11,15 +11,18 @@
  * answers by forgetting its lookups: a new, renamed, reconfigured or
  * dropped stream is seen from the next batch on.
  *
- * A stream the worker creates itself (stream_autocreate.c) is remembered
- * at once; the invalidation its insert causes, which would otherwise drop
- * every lookup at the end of each insert, is put off to the end of the
- * transaction (stream_lookup_hold): a batch creating a thousand streams
- * then drops its lookups once, not a thousand times.
+ * A stream a worker creates itself (stream_autocreate.c) is remembered at
+ * once, and its insert sends no invalidation (stream_lookup_own_insert):
+ * otherwise a stream created now and then would make every worker drop
+ * and query again all its lookups each time.  A new name changes no other
+ * lookup; another worker that remembers the name as unknown finds the
+ * stream when it tries to create it (ON CONFLICT) and remembers it then.
+ * Lookups that may not create streams must not trust an unknown name for
+ * long: stream_lookup_forget() when kafka_auto_create_streams is turned off
+ * (stream_autocreate.c).
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
@@ -99,9 +102,8 @@ typedef struct StreamLookup
 static HTAB *lookups = NULL;
 static Oid	streams_relid = InvalidOid;
 static bool callback_registered = false;
-/* invalidations are put off while holding, to the end of the transaction */
-static bool holding = false;
-static bool held = false;
+/* during the worker's own insert: no invalidation (see the file header) */
+static bool own_insert = false;
 
 void
 stream_lookup_forget(void)
@@ -117,31 +119,10 @@ streams_invalidated(Datum arg, Oid relid)
 {
 	if (relid == InvalidOid || relid == streams_relid)
 	{
-		if (holding)
-		{
-			held = true;
-			return;
-		}
 		stream_lookup_forget();
 		/* DROP EXTENSION, CREATE EXTENSION: another table, look it up again */
 		streams_relid = InvalidOid;
 	}
-}
-
-/* The end of a transaction: the invalidations put off happen now. */
-static void
-lookup_xact_callback(XactEvent event, void *arg)
-{
-	if (held && (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-				 event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-				 event == XACT_EVENT_PREPARE))
-	{
-		holding = held = false;
-		stream_lookup_forget();
-		streams_relid = InvalidOid;
-	}
-	else if (event == XACT_EVENT_ABORT)
-		holding = false;
 }
 
 static void
@@ -150,16 +131,14 @@ register_callbacks(void)
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(streams_invalidated, (Datum) 0);
-		RegisterXactCallback(lookup_xact_callback, NULL);
 		callback_registered = true;
 	}
 }
 
 void
-stream_lookup_hold(bool on)
+stream_lookup_own_insert(bool on)
 {
-	register_callbacks();
-	holding = on;
+	own_insert = on;
 }
 
 bool
@@ -260,7 +239,8 @@ stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn
  * driftlock_streams_changed() -- statement trigger of driftlock.streams
  *
  * Sends a relcache invalidation of the table at commit, so that the Kafka
- * workers forget their stream lookups (see the file header).
+ * workers forget their stream lookups (see the file header); not for a
+ * worker's own creation of a stream.
  */
 Datum
 driftlock_streams_changed(PG_FUNCTION_ARGS)
@@ -271,6 +251,7 @@ driftlock_streams_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("driftlock_streams_changed() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	if (!own_insert)
+		CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }

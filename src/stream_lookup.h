@@ -22,11 +22,11 @@ extern void stream_lookup_remember(const char *key, const pg_uuid_t *id,
 								   const cbad_config *cfg, bool learn_only);
 
 /*
- * While on, an invalidation of driftlock.streams does not drop the lookups
- * at once but at the end of the transaction: around the worker's own
- * inserts, whose rows it remembers itself.
+ * While on, the trigger of driftlock.streams sends no invalidation: around
+ * a worker's own insert of a stream, which it remembers itself (and which
+ * changes no other lookup).
  */
-extern void stream_lookup_hold(bool on);
+extern void stream_lookup_own_insert(bool on);
 
 /* Whether a key reads as a UUID (as uuid_in would), rather than a name. */
 extern bool stream_key_is_uuid(const char *key);
