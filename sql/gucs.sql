@@ -109,6 +109,21 @@ ALTER SYSTEM SET driftlock.kafka_strip_schema_header = on;
 ALTER SYSTEM SET driftlock.kafka_strip_schema_header = 'sometimes';
 ALTER SYSTEM RESET driftlock.kafka_strip_schema_header;
 
+-- streams on demand: the template is checked like driftlock.streams.config
+ALTER SYSTEM SET driftlock.kafka_auto_create_streams = on;
+ALTER SYSTEM RESET driftlock.kafka_auto_create_streams;
+ALTER SYSTEM SET driftlock.kafka_stream_template = '{"alpha": 0.01, "warmup": 20}';
+ALTER SYSTEM SET driftlock.kafka_stream_template = '{"alhpa": 0.01}';
+ALTER SYSTEM SET driftlock.kafka_stream_template = '{"alpha": 2}';
+ALTER SYSTEM SET driftlock.kafka_stream_template = '{"mask": 1}';
+ALTER SYSTEM SET driftlock.kafka_stream_template = '[]';
+ALTER SYSTEM SET driftlock.kafka_stream_template = '{"alpha": ';
+ALTER SYSTEM RESET driftlock.kafka_stream_template;
+SET driftlock.kafka_stream_template = '{}';
+ALTER SYSTEM SET driftlock.kafka_max_streams = 0;
+ALTER SYSTEM SET driftlock.kafka_max_streams = -1;
+ALTER SYSTEM RESET driftlock.kafka_max_streams;
+
 -- kafka_properties may hold a password: hidden from ordinary roles
 CREATE ROLE regress_driftlock_plain;
 SET ROLE regress_driftlock_plain;

@@ -93,6 +93,7 @@
 #include "message_metadata.h"
 #include "metrics.h"
 #include "spi_plans.h"
+#include "stream_autocreate.h"
 #include "stream_lookup.h"
 #include "stream_state.h"
 
@@ -302,8 +303,18 @@ resolve(Jsonb *headers, bytea *mkey, const uint8_t *payload, size_t len, pg_uuid
 								mkey ? VARSIZE_ANY_EXHDR(mkey) : 0,
 								payload, len, key, problem))
 		return false;
-	if (stream_lookup_find(key, stream, &cfg, learn_only))
-		return true;
+	/* created on demand as by the worker (driftlock.kafka_auto_create_streams) */
+	switch (stream_resolve(key, STREAM_CREATE, stream, &cfg, learn_only))
+	{
+		case STREAM_FOUND:
+			return true;
+		case STREAM_OVER_LIMIT:
+			problem->reason = "stream_limit";
+			stream_limit_detail(problem->detail, sizeof(problem->detail));
+			return false;
+		case STREAM_UNKNOWN:
+			break;
+	}
 	problem->reason = "unknown_stream";
 	snprintf(problem->detail, sizeof(problem->detail),
 			 "No stream in driftlock.streams has the id or name \"%s\".", key);

@@ -32,6 +32,7 @@
 #include "driftlock.h"
 #include "guc.h"
 #include "kafka_start.h"
+#include "stream_autocreate.h"
 #include "message/kafka_properties.h"
 #include "message/setting_lists.h"
 
@@ -62,6 +63,9 @@ char	   *driftlock_kafka_start = NULL;
 char	   *driftlock_kafka_stream_id_source = NULL;
 StreamIdSources driftlock_stream_id_sources = {2, {STREAM_ID_HEADER, STREAM_ID_JSON}};
 bool		driftlock_kafka_strip_schema_header = false;
+bool		driftlock_kafka_auto_create_streams = false;
+char	   *driftlock_kafka_stream_template = NULL;
+int			driftlock_kafka_max_streams = 10000;
 
 /* Memory of GUC values and extras: guc_malloc() from PostgreSQL 16 on */
 #if PG_VERSION_NUM >= 160000
@@ -343,6 +347,34 @@ driftlock_guc_init(void)
 							 PGC_SIGHUP,
 							 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("driftlock.kafka_auto_create_streams",
+							 "Create the stream a Kafka message names when there is none (boolean, reload).",
+							 "When on, a message whose stream id is a name (not a UUID) that no row of driftlock.streams has creates that stream, with the settings of driftlock.kafka_stream_template, and is scored, instead of becoming an unknown_stream dead letter.  Bounded by driftlock.kafka_max_streams.  Takes effect on reload.",
+							 &driftlock_kafka_auto_create_streams,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.kafka_stream_template",
+							   "Detector settings of the streams the Kafka worker creates (JSON object, reload).",
+							   "A JSON object of detector settings, checked like driftlock.streams.config, given as the config of each stream created by driftlock.kafka_auto_create_streams; '{}' (the default) is the defaults.  Takes effect on reload, for streams created from then on.",
+							   &driftlock_kafka_stream_template,
+							   "{}",
+							   PGC_SIGHUP,
+							   0,
+							   check_kafka_stream_template, NULL, NULL);
+
+	DefineCustomIntVariable("driftlock.kafka_max_streams",
+							"Most rows of driftlock.streams, beyond which the Kafka worker creates no stream (0 .. 2147483647, 0 = no limit, reload).",
+							"A creation that would take driftlock.streams beyond this many rows writes a dead letter with reason stream_limit instead.  Streams created by hand are not limited.  The limit is approximate: workers creating streams at the same time may exceed it by what each creates in one batch.  Takes effect on reload.",
+							&driftlock_kafka_max_streams,
+							10000,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("driftlock.kafka_max_payload_bytes",
 							"Largest Kafka message payload processed (1 B .. 1073741819 B, reload).",

@@ -33,6 +33,9 @@ extern char *driftlock_kafka_start;	/* parsed: kafka_start_setting (kafka_start.
 extern char *driftlock_kafka_stream_id_source;
 extern StreamIdSources driftlock_stream_id_sources;	/* parsed from it */
 extern bool driftlock_kafka_strip_schema_header;
+extern bool driftlock_kafka_auto_create_streams;
+extern char *driftlock_kafka_stream_template;
+extern int	driftlock_kafka_max_streams;	/* 0 = no limit */
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

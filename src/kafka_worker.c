@@ -74,6 +74,7 @@
 #include "retention.h"
 #include "retention_gap.h"
 #include "spi_plans.h"
+#include "stream_autocreate.h"
 #include "stream_lookup.h"
 #include "stream_state.h"
 
@@ -422,6 +423,7 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	pg_uuid_t	stream_id;
 	cbad_config cfg;
 	bool		learn_only;
+	StreamResolution resolved;
 	bool		fresh;
 	cbad_detector *det;
 	cbad_verdict verdict;
@@ -449,12 +451,21 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 			dead_letter(msg, problem.reason, problem.detail);
 		return;
 	}
-	if (!stream_lookup_find(key, &stream_id, &cfg, &learn_only))
+	/* live messages may create their stream (stream_autocreate.c) */
+	resolved = stream_resolve(key, kind == REPLAY_LIVE ? STREAM_CREATE_IN_BATCH : STREAM_FIND_ONLY,
+							  &stream_id, &cfg, &learn_only);
+	if (resolved != STREAM_FOUND)
 	{
 		char		detail[STREAM_KEY_MAX + 128];
 
 		if (kind == REPLAY_LEARN)
 			return;				/* dropped since */
+		if (resolved == STREAM_OVER_LIMIT)
+		{
+			stream_limit_detail(detail, sizeof(detail));
+			dead_letter(msg, "stream_limit", detail);
+			return;
+		}
 		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
 		dead_letter(msg, "unknown_stream", detail);
 		return;

@@ -7,7 +7,7 @@
 #include "utils/uuid.h"
 
 /* Dead-letter reason codes, in the order the counters keep them. */
-#define METRICS_REASONS 8
+#define METRICS_REASONS 9
 extern const char *const metrics_reasons[METRICS_REASONS];
 
 /* Severity bands of incidents: low (< 50), medium (< 75), high. */
@@ -36,6 +36,7 @@ extern void metrics_count_suppressed(void);
 extern void metrics_count_feedback(int64 learnt);
 extern void metrics_count_purged(int table, uint64 rows);
 extern void metrics_count_payload_dropped(void);
+extern void metrics_count_stream_created(void);
 
 /* Published immediately (they describe work, not rows). */
 extern void metrics_batch_done(double seconds);

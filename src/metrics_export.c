@@ -263,6 +263,7 @@ collect_samples(void)
 				  "table", pstrdup(metrics_purge_tables[i]));
 	add_sample(l, "driftlock_dead_letter_payloads_dropped_total",
 			   (double) metrics_counter(C_PAYLOADS_DROPPED));
+	add_sample(l, "driftlock_streams_created_total", (double) metrics_counter(C_STREAMS_CREATED));
 	LWLockAcquire(metrics_shared->lock, LW_SHARED);
 	add_sample(l, "driftlock_stats_reset_time_seconds",
 			   (double) (metrics_shared->stats_reset - SetEpochTimestamp()) / USECS_PER_SEC);
@@ -375,6 +376,7 @@ static const Family families[] = {
 	{"driftlock_worker_restarts_total", "counter", "Times a Kafka worker started again after exiting."},
 	{"driftlock_rows_purged_total", "counter", "Rows deleted for being older than driftlock.retention (by Kafka worker 0) or by driftlock_purge(), by table."},
 	{"driftlock_dead_letter_payloads_dropped_total", "counter", "Dead letters recorded without their payload because their partition had driftlock.dead_letter_rate_limit of them in that minute already."},
+	{"driftlock_streams_created_total", "counter", "Streams the Kafka workers created for unknown stream names (driftlock.kafka_auto_create_streams)."},
 	{"driftlock_stats_reset_time_seconds", "gauge", "Unix time of the last reset of these counters."},
 	{NULL, NULL, NULL}
 };

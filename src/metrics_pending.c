@@ -3,7 +3,7 @@
  * commits
  *
  * Counts that describe rows (events, anomalies, dead letters, incidents,
- * rows purged, dead-letter payloads not kept) are collected per
+ * rows purged, dead-letter payloads not kept, streams created) are collected per
  * transaction (and subtransaction) and published when it commits, so
  * that the counters equal the rows in driftlock.anomalies and
  * driftlock.dead_letters; a batch or a savepoint that rolls back counts
@@ -350,4 +350,10 @@ void
 metrics_count_payload_dropped(void)
 {
 	count_pending(C_PAYLOADS_DROPPED, 1);
+}
+
+void
+metrics_count_stream_created(void)
+{
+	count_pending(C_STREAMS_CREATED, 1);
 }

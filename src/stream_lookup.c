@@ -10,6 +10,16 @@
  * table, which every worker receives at its next transaction start and
  * answers by forgetting its lookups: a new, renamed, reconfigured or
  * dropped stream is seen from the next batch on.
+ *
+ * A stream a worker creates itself (stream_autocreate.c) is remembered at
+ * once, and its insert sends no invalidation (stream_lookup_own_insert):
+ * otherwise a stream created now and then would make every worker drop
+ * and query again all its lookups each time.  A new name changes no other
+ * lookup; another worker that remembers the name as unknown finds the
+ * stream when it tries to create it (ON CONFLICT) and remembers it then.
+ * Lookups that may not create streams must not trust an unknown name for
+ * long: stream_lookup_forget() when kafka_auto_create_streams is turned off
+ * (stream_autocreate.c).
  */
 #include "postgres.h"
 
@@ -92,6 +102,8 @@ typedef struct StreamLookup
 static HTAB *lookups = NULL;
 static Oid	streams_relid = InvalidOid;
 static bool callback_registered = false;
+/* during the worker's own insert: no invalidation (see the file header) */
+static bool own_insert = false;
 
 void
 stream_lookup_forget(void)
@@ -113,27 +125,33 @@ streams_invalidated(Datum arg, Oid relid)
 	}
 }
 
-bool
-stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
+static void
+register_callbacks(void)
 {
-	static CachedStatement find_stmt = {
-		"SELECT id, config, learn_only FROM driftlock.streams WHERE id = $1 OR name = $2 "
-		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
-		2, {UUIDOID, TEXTOID}, NULL
-	};
-	StreamLookup *l;
-	bool		found;
-
 	if (!callback_registered)
 	{
 		CacheRegisterRelcacheCallback(streams_invalidated, (Datum) 0);
 		callback_registered = true;
 	}
-	if (streams_relid == InvalidOid)
-	{
-		streams_relid = get_relname_relid("streams", get_namespace_oid("driftlock", false));
-		stream_lookup_forget();
-	}
+}
+
+void
+stream_lookup_own_insert(bool on)
+{
+	own_insert = on;
+}
+
+bool
+stream_key_is_uuid(const char *key)
+{
+	pg_uuid_t	u;
+
+	return parse_uuid(key, &u);
+}
+
+static HTAB *
+lookup_table(void)
+{
 	if (lookups != NULL && hash_get_num_entries(lookups) >= LOOKUPS_MAX)
 		stream_lookup_forget();
 	if (lookups == NULL)
@@ -147,7 +165,39 @@ stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn
 		lookups = hash_create("driftlock stream lookups", 64, &ctl,
 							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	l = hash_search(lookups, key, HASH_ENTER, &found);
+	return lookups;
+}
+
+void
+stream_lookup_remember(const char *key, const pg_uuid_t *id, const cbad_config *cfg,
+					   bool learn_only)
+{
+	StreamLookup *l = hash_search(lookup_table(), key, HASH_ENTER, NULL);
+
+	l->found = true;
+	l->id = *id;
+	l->cfg = *cfg;
+	l->learn_only = learn_only;
+}
+
+bool
+stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn_only)
+{
+	static CachedStatement find_stmt = {
+		"SELECT id, config, learn_only FROM driftlock.streams WHERE id = $1 OR name = $2 "
+		"ORDER BY id = $1 DESC NULLS LAST LIMIT 1",
+		2, {UUIDOID, TEXTOID}, NULL
+	};
+	StreamLookup *l;
+	bool		found;
+
+	register_callbacks();
+	if (streams_relid == InvalidOid)
+	{
+		streams_relid = get_relname_relid("streams", get_namespace_oid("driftlock", false));
+		stream_lookup_forget();
+	}
+	l = hash_search(lookup_table(), key, HASH_ENTER, &found);
 	if (!found)
 	{
 		Datum		args[2];
@@ -189,7 +239,8 @@ stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg, bool *learn
  * driftlock_streams_changed() -- statement trigger of driftlock.streams
  *
  * Sends a relcache invalidation of the table at commit, so that the Kafka
- * workers forget their stream lookups (see the file header).
+ * workers forget their stream lookups (see the file header); not for a
+ * worker's own creation of a stream.
  */
 Datum
 driftlock_streams_changed(PG_FUNCTION_ARGS)
@@ -200,6 +251,7 @@ driftlock_streams_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("driftlock_streams_changed() must be called as a trigger")));
-	CacheInvalidateRelcache(trigdata->tg_relation);
+	if (!own_insert)
+		CacheInvalidateRelcache(trigdata->tg_relation);
 	return PointerGetDatum(NULL);
 }

@@ -17,6 +17,20 @@
 extern bool stream_lookup_find(const char *key, pg_uuid_t *id, cbad_config *cfg,
 							   bool *learn_only);
 
+/* Remember a stream the worker created itself (stream_autocreate.c). */
+extern void stream_lookup_remember(const char *key, const pg_uuid_t *id,
+								   const cbad_config *cfg, bool learn_only);
+
+/*
+ * While on, the trigger of driftlock.streams sends no invalidation: around
+ * a worker's own insert of a stream, which it remembers itself (and which
+ * changes no other lookup).
+ */
+extern void stream_lookup_own_insert(bool on);
+
+/* Whether a key reads as a UUID (as uuid_in would), rather than a name. */
+extern bool stream_key_is_uuid(const char *key);
+
 /* Forget every lookup (after a failed batch). */
 extern void stream_lookup_forget(void);
 
