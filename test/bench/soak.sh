@@ -31,14 +31,18 @@
 #
 #   OUTAGES_AT   outages of OUTAGE_SECONDS (20): all brokers down, then up
 #                (the mock's SIGUSR1/SIGUSR2, as 015_worker_broker_outage.pl
-#                does with "down"/"up").  Default: every OUTAGE_EVERY (300)
-#                seconds.
+#                does with "down"/"up").  Default: at OUTAGE_FIRST (120) s,
+#                then every OUTAGE_EVERY (300) seconds, so that each worker
+#                process meets an outage and its backlog within its memory
+#                warm-up (see below): the first backlog sets librdkafka's and
+#                malloc's high-water marks, which is no growth.
 #   RESTARTS_AT  worker restarts, alternately pg_terminate_backend() (the
 #                postmaster starts the worker again after
 #                driftlock.kafka_restart_interval) and kill -9 (a crash:
 #                the postmaster restarts every backend, the worker replays
 #                from its checkpoint).  Default: half-way between two
-#                outages, every RESTART_EVERY (600) seconds: 750, 1350.
+#                outages, every RESTART_EVERY (600) seconds from the one
+#                after the second outage: 570, 1170.
 #
 # Nothing is scheduled in the last minute.  After SOAK_MINUTES the producers
 # stop and the worker drains (at most DRAIN_TIMEOUT, 300 s).
@@ -70,8 +74,8 @@
 #            after its first RSS_WARMUP_S (300) seconds against the median of
 #            its last RSS_WINDOW_S (60) seconds of the run phase.  A process
 #            that lived less than the warm-up plus two windows is not judged
-#            (with the defaults, every process is: the restarts are 10
-#            minutes apart).  Medians of six samples ride over a sample taken
+#            (with the defaults, every process is: they live 570, 600 and
+#            630 s).  Medians of six samples ride over a sample taken
 #            while a backlog was in flight after an outage.
 #   lag      after every outage and restart, the lag comes back to at most
 #            LAG_OK messages (default two seconds of production) before the
@@ -100,6 +104,7 @@ TENANTS=${TENANTS:-20}
 TENANT_RATE=${TENANT_RATE:-200}
 DEMO_RATE=${DEMO_RATE:-100}
 DEMO_EVENTS=${DEMO_EVENTS:-3000}
+OUTAGE_FIRST=${OUTAGE_FIRST:-120}
 OUTAGE_EVERY=${OUTAGE_EVERY:-300}
 OUTAGE_SECONDS=${OUTAGE_SECONDS:-20}
 RESTART_EVERY=${RESTART_EVERY:-600}
@@ -117,13 +122,13 @@ DURATION=$((SOAK_MINUTES * 60))
 # the disruptions: none in the last minute
 if [ -z "${OUTAGES_AT+x}" ]; then
 	OUTAGES_AT=
-	for ((t = OUTAGE_EVERY; t + OUTAGE_SECONDS <= DURATION - 60; t += OUTAGE_EVERY)); do
+	for ((t = OUTAGE_FIRST; t + OUTAGE_SECONDS <= DURATION - 60; t += OUTAGE_EVERY)); do
 		OUTAGES_AT+="$t "
 	done
 fi
 if [ -z "${RESTARTS_AT+x}" ]; then
 	RESTARTS_AT=
-	for ((t = OUTAGE_EVERY / 2 + RESTART_EVERY; t <= DURATION - 60; t += RESTART_EVERY)); do
+	for ((t = OUTAGE_FIRST + OUTAGE_EVERY + OUTAGE_EVERY / 2; t <= DURATION - 60; t += RESTART_EVERY)); do
 		RESTARTS_AT+="$t "
 	done
 fi
