@@ -16,9 +16,9 @@
  * (replay.c): a deterministic detector starting from the saved state
  * relearns them and writes nothing, then processing goes on live.  A batch
  * that fails is rolled back and retried the same way, with backoff; after
- * three failures in a row it is retried one message per transaction, and a
- * message that fails on its own becomes a dead letter (insert_failed or
- * detector_error).
+ * three failures before its messages are passed it is retried one message
+ * per transaction, and a message that fails on its own becomes a dead
+ * letter (insert_failed or detector_error).
  *
  * The batches commit with synchronous_commit = off: waiting for a WAL flush
  * per batch made the worker wait more than it worked.  A crash may then lose
@@ -85,7 +85,10 @@ PGDLLEXPORT void driftlock_kafka_worker_main(Datum main_arg);
 /* Retry delays after a failed batch. */
 #define BACKOFF_MIN_MS 500
 #define BACKOFF_MAX_MS 30000
-/* After this many failures in a row, a batch is retried message by message. */
+/*
+ * After this many failures before the messages of the failed batches are
+ * passed, batches are retried message by message.
+ */
 #define ISOLATE_AFTER_FAILURES 3
 
 static int	worker_id = 0;
@@ -98,6 +101,17 @@ static rd_kafka_topic_partition_list_t *flushing = NULL;
 static XLogRecPtr flushing_lsn = InvalidXLogRecPtr;
 static rd_kafka_topic_partition_list_t *next_offsets = NULL;
 static XLogRecPtr next_lsn = InvalidXLogRecPtr;
+
+/*
+ * Where the batches that failed since the last clean stretch ended: per
+ * partition, the offset after their last message.  The failure count goes
+ * back to zero only once every partition has committed past it: a retried
+ * batch that happens not to hold the failing message (batches are collected
+ * across partitions, in arrival order) must not reset it, or one poisonous
+ * message among many good ones is never isolated and costs a rollback, a
+ * replay and a backoff on every pass.
+ */
+static rd_kafka_topic_partition_list_t *failed_until = NULL;
 
 /* The messages taken from Kafka and not yet committed. */
 static rd_kafka_message_t **batch = NULL;
@@ -148,12 +162,62 @@ merge_offsets(rd_kafka_topic_partition_list_t **dst, const rd_kafka_topic_partit
 							 src->elems[i].offset);
 }
 
+/* Remember where the batch that just failed ends, per partition. */
+static void
+failed_batch_remember(void)
+{
+	if (failed_until == NULL)
+		failed_until = rd_kafka_topic_partition_list_new(4);
+	for (int i = 0; i < batch_len; i++)
+	{
+		const char *topic = rd_kafka_topic_name(batch[i]->rkt);
+		rd_kafka_topic_partition_t *p =
+			rd_kafka_topic_partition_list_find(failed_until, topic, batch[i]->partition);
+
+		if (p == NULL || p->offset < batch[i]->offset + 1)
+			set_partition_offset(failed_until, topic, batch[i]->partition, batch[i]->offset + 1);
+	}
+}
+
+/* Committed offsets: the partitions committed past their failed batches. */
+static void
+failed_batch_passed(const rd_kafka_topic_partition_list_t *committed)
+{
+	if (failed_until == NULL)
+		return;
+	for (int i = failed_until->cnt - 1; i >= 0; i--)
+	{
+		rd_kafka_topic_partition_t *f = &failed_until->elems[i];
+		rd_kafka_topic_partition_t *c =
+			rd_kafka_topic_partition_list_find(committed, f->topic, f->partition);
+
+		if (c != NULL && c->offset >= f->offset)
+			rd_kafka_topic_partition_list_del_by_idx(failed_until, i);
+	}
+}
+
+/* Whether the messages of every failed batch have been committed since. */
+static bool
+failed_batches_passed(void)
+{
+	return failed_until == NULL || failed_until->cnt == 0;
+}
+
+static void
+failed_batches_forget(void)
+{
+	if (failed_until != NULL)
+		rd_kafka_topic_partition_list_destroy(failed_until);
+	failed_until = NULL;
+}
+
 /* Remember a committed batch's next offsets for Kafka. */
 static void
 kafka_offsets_committed(rd_kafka_topic_partition_list_t *batch_next, XLogRecPtr lsn)
 {
 	merge_offsets(&next_offsets, batch_next);
 	next_lsn = lsn;
+	failed_batch_passed(batch_next);
 }
 
 /*
@@ -252,6 +316,7 @@ forget_partitions(void)
 {
 	fence_forget();
 	replay_forget();
+	failed_batches_forget();
 	metrics_forget_lag(worker_id);
 	if (owned != NULL)
 		rd_kafka_topic_partition_list_destroy(owned);
@@ -788,7 +853,7 @@ publish_batch_metrics(rd_kafka_t *rk)
 static ConsumerSettings settings;
 static bool consumer_broken = false;	/* its settings were refused */
 static long backoff_ms = 0;
-static int	failures = 0;			/* batches failed in a row */
+static int	failures = 0;			/* batches failed since failed_until was clear */
 
 /* SIGHUP: new settings; the consumer is made again when they concern it. */
 static void
@@ -953,8 +1018,11 @@ run_batch(void)
 		drop_batch();
 		trim_cache();
 		publish_batch_metrics(rk);
-		backoff_ms = 0;
-		failures = 0;
+		if (failed_batches_passed())
+		{
+			backoff_ms = 0;
+			failures = 0;
+		}
 	}
 	PG_CATCH();
 	{
@@ -962,6 +1030,7 @@ run_batch(void)
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
+		failed_batch_remember();
 		drop_batch();
 		detector_cache_reset();
 		stream_lookup_forget();
