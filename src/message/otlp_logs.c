@@ -236,7 +236,8 @@ arena_strdup(St *st, const char *s, size_t n)
 {
 	char	   *p = arena_alloc(st, n + 1);
 
-	memcpy(p, s, n);
+	if (n > 0)
+		memcpy(p, s, n);
 	p[n] = '\0';
 	return p;
 }
@@ -263,6 +264,8 @@ sb_reserve(St *st, size_t n)
 static inline void
 sb_put(St *st, const void *s, size_t n)
 {
+	if (n == 0)
+		return;
 	sb_reserve(st, n);
 	memcpy(st->sb.data + st->sb.len, s, n);
 	st->sb.len += n;
@@ -281,6 +284,8 @@ sb_putc(St *st, char c)
 static inline void
 sb_put_self(St *st, size_t off, size_t n)
 {
+	if (n == 0)
+		return;
 	sb_reserve(st, n);
 	memcpy(st->sb.data + st->sb.len, st->sb.data + off, n);
 	st->sb.len += n;
@@ -1427,14 +1432,13 @@ jdecode(St *st, const JStr *s)
 	size_t		p = s->start;
 	char	   *o;
 
-	sb_reserve(st, s->end - s->start);
-	o = st->sb.data + st->sb.len;
 	if (!s->escaped)
 	{
-		memcpy(o, d + p, s->end - p);
-		st->sb.len += s->end - p;
+		sb_put(st, d + p, s->end - p);
 		return;
 	}
+	sb_reserve(st, s->end - s->start);
+	o = st->sb.data + st->sb.len;
 	while (p < s->end)
 	{
 		long		cp;
