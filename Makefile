@@ -205,12 +205,14 @@ FUZZ_BINS      = $(FUZZ_SRCS:.c=)
 FUZZ_TARGETS  ?= $(notdir $(FUZZ_BINS))
 # Longest input per target (-max_len; 4096 when not listed): room for a
 # detector state or a few hundred events, for JSON nested past
-# JSON_PATH_MAX_DEPTH, and for a kafka_properties entry over its 4095 bytes.
+# JSON_PATH_MAX_DEPTH, for a kafka_properties entry over its 4095 bytes, and
+# for OTLP batches of a few dozen records.
 FUZZ_MAX_LEN_fuzz_detector         = 65536
 FUZZ_MAX_LEN_fuzz_state            = 65536
 FUZZ_MAX_LEN_fuzz_json_path        = 32768
 FUZZ_MAX_LEN_fuzz_kafka_properties = 16384
 FUZZ_MAX_LEN_fuzz_mask             = 4096
+FUZZ_MAX_LEN_fuzz_otlp_logs        = 16384
 
 EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/gen_state_seeds
 
