@@ -561,17 +561,23 @@ put_base64(St *st, const uint8_t *s, size_t n)
 	st->sb.len = (size_t) (o - st->sb.data);
 }
 
-/* Put together the elements on the kv stack from base as an array or object. */
+/*
+ * Put together the elements on the kv stack from base as an array or
+ * object.  Everything in the scratch from mark on (the elements and what
+ * they replaced) is then spent: the result moves down to mark, so nested
+ * lists do not pile up copies of their contents.
+ */
 static void
-assemble(St *st, size_t base, bool object, Val *v)
+assemble(St *st, size_t base, size_t mark, bool object, Val *v)
 {
 	size_t		need = 2;
-	size_t		i;
+	size_t		i,
+				start;
 
 	for (i = base; i < st->nkvs; i++)
 		need += st->kvs[i].vlen + 1 + (object ? 6 * st->kvs[i].klen + 3 : 0);
 	sb_reserve(st, need);
-	v->off = st->sb.len;
+	start = st->sb.len;
 	sb_putc(st, object ? '{' : '[');
 	for (i = base; i < st->nkvs; i++)
 	{
@@ -587,7 +593,10 @@ assemble(St *st, size_t base, bool object, Val *v)
 		sb_put_self(st, kv->voff, kv->vlen);
 	}
 	sb_putc(st, object ? '}' : ']');
-	v->len = st->sb.len - v->off;
+	v->len = st->sb.len - start;
+	memmove(st->sb.data + mark, st->sb.data + start, v->len);
+	v->off = mark;
+	st->sb.len = mark + v->len;
 	v->type = object ? V_KVLIST : V_ARRAY;
 	st->nkvs = base;
 }
@@ -984,6 +993,7 @@ p_any(St *st, size_t start, size_t end, int depth, Val *v)
 			case 6:
 				{
 					size_t		base = st->nkvs;
+					size_t		mark = st->sb.len;
 					size_t		ep = f.start;
 					PField		e;
 					const char *msg = f.num == 5 ? "ArrayValue" : "KeyValueList";
@@ -1008,7 +1018,7 @@ p_any(St *st, size_t start, size_t end, int depth, Val *v)
 							p_keyvalue(st, e.start, e.end, depth + 1, &kv, &ev);
 						kv_push(st, &kv);
 					}
-					assemble(st, base, f.num == 6, v);
+					assemble(st, base, mark, f.num == 6, v);
 				}
 				break;
 			case 7:
@@ -2101,6 +2111,7 @@ static void
 j_list(St *st, int depth, bool kvlist, Val *v)
 {
 	size_t		base = st->nkvs;
+	size_t		mark = st->sb.len;
 	bool		first = true;
 	Name		nm;
 	const char *field = kvlist ? "kvlistValue" : "arrayValue";
@@ -2136,7 +2147,7 @@ j_list(St *st, int depth, bool kvlist, Val *v)
 			kv_push(st, &kv);
 		}
 	}
-	assemble(st, base, kvlist, v);
+	assemble(st, base, mark, kvlist, v);
 }
 
 /* An AnyValue at st->p, rendered into the scratch. */

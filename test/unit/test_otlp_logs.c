@@ -1493,8 +1493,8 @@ test_many(void)
 		CHECK_STR(p.b.records[n - 1].stream, "bulk");
 		CHECK(p.b.records[0].stream == p.b.records[n - 1].stream);
 	}
-	/* generous: sanitizers and valgrind are slow */
-	CHECK_MSG(tp < 10 && tj < 10, "proto %.2f s, json %.2f s", tp, tj);
+	/* generous: sanitizers and valgrind are slow (about 0.1 s without them) */
+	CHECK_MSG(tp < 30 && tj < 30, "proto %.2f s, json %.2f s", tp, tj);
 	printf("100,000 records: proto %.3f s (%zu bytes), json %.3f s (%zu bytes)\n", tp, b.len, tj, k);
 	done(&p);
 	done(&j);
