@@ -329,6 +329,26 @@ static const unsigned char str_class[256] = {
 };
 
 /*
+ * Does any of the 8 bytes at s need a look (a control character, '"', '\\'
+ * or a byte >= 0x80)?  May say yes for a plain byte after one that does;
+ * the byte loops after it decide.
+ */
+static inline bool
+word_special(const uint8_t *s)
+{
+	const uint64_t ones = 0x0101010101010101ULL,
+				highs = 0x8080808080808080ULL;
+	uint64_t	w,
+				q,
+				b;
+
+	memcpy(&w, s, 8);
+	q = w ^ (ones * '"');
+	b = w ^ (ones * '\\');
+	return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b) | w) & highs;
+}
+
+/*
  * The UTF-8 sequence led by s[i] (a byte >= 0x80): its length when valid
  * (no overlongs, surrogates or code points above U+10FFFF), else 0 with
  * *bad the length of its maximal invalid subpart, the bytes one U+FFFD
@@ -400,6 +420,8 @@ put_str(St *st, const uint8_t *s, size_t n, bool json)
 		size_t		run = i;
 		uint8_t		c;
 
+		while (n - i >= 8 && !word_special(s + i))
+			i += 8;
 		while (i < n && str_class[s[i]] == 0)
 			i++;
 		memcpy(o, s + run, i - run);
@@ -1370,6 +1392,8 @@ jstring(St *st, JStr *s)
 	{
 		int			cls;
 
+		while (st->len - p >= 8 && !word_special(d + p))
+			p += 8;
 		while (p < st->len && jstr_class[d[p]] == 0)
 			p++;
 		if (OT_UNLIKELY(p >= st->len))
@@ -1757,6 +1781,7 @@ typedef enum Name
 	N_BYTES
 } Name;
 
+/* sorted by length, then name: name_of knows where each length starts */
 #define NAME(s, n) {s, sizeof(s) - 1, n}
 static const struct
 {
@@ -1764,33 +1789,75 @@ static const struct
 	size_t		len;
 	Name		n;
 }			names[] = {
-	NAME("resourceLogs", N_RESOURCE_LOGS),
-	NAME("resource", N_RESOURCE),
-	NAME("attributes", N_ATTRIBUTES),
-	NAME("scopeLogs", N_SCOPE_LOGS),
-	NAME("logRecords", N_LOG_RECORDS),
-	NAME("timeUnixNano", N_TIME),
-	NAME("observedTimeUnixNano", N_OBSERVED_TIME),
-	NAME("severityNumber", N_SEV_NUMBER),
-	NAME("severityText", N_SEV_TEXT),
-	NAME("body", N_BODY),
 	NAME("key", N_KEY),
+	NAME("body", N_BODY),
 	NAME("value", N_VALUE),
 	NAME("values", N_VALUES),
-	NAME("stringValue", N_STRING),
-	NAME("boolValue", N_BOOL),
 	NAME("intValue", N_INT),
-	NAME("doubleValue", N_DOUBLE),
+	NAME("resource", N_RESOURCE),
+	NAME("boolValue", N_BOOL),
+	NAME("scopeLogs", N_SCOPE_LOGS),
 	NAME("arrayValue", N_ARRAY),
-	NAME("kvlistValue", N_KVLIST),
+	NAME("attributes", N_ATTRIBUTES),
 	NAME("bytesValue", N_BYTES),
+	NAME("logRecords", N_LOG_RECORDS),
+	NAME("doubleValue", N_DOUBLE),
+	NAME("kvlistValue", N_KVLIST),
+	NAME("stringValue", N_STRING),
+	NAME("resourceLogs", N_RESOURCE_LOGS),
+	NAME("severityText", N_SEV_TEXT),
+	NAME("timeUnixNano", N_TIME),
+	NAME("severityNumber", N_SEV_NUMBER),
+	NAME("observedTimeUnixNano", N_OBSERVED_TIME),
 };
 
 static Name
 name_of(const char *s, size_t n)
 {
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (names[i].len == n && memcmp(names[i].s, s, n) == 0)
+	size_t		lo,
+				hi;
+
+	/* the candidates of this length: names[] is sorted by length below */
+	switch (n)
+	{
+		case 3:
+			lo = 0, hi = 1;
+			break;
+		case 4:
+			lo = 1, hi = 2;
+			break;
+		case 5:
+			lo = 2, hi = 3;
+			break;
+		case 6:
+			lo = 3, hi = 4;
+			break;
+		case 8:
+			lo = 4, hi = 6;
+			break;
+		case 9:
+			lo = 6, hi = 8;
+			break;
+		case 10:
+			lo = 8, hi = 12;
+			break;
+		case 11:
+			lo = 12, hi = 15;
+			break;
+		case 12:
+			lo = 15, hi = 18;
+			break;
+		case 14:
+			lo = 18, hi = 19;
+			break;
+		case 20:
+			lo = 19, hi = 20;
+			break;
+		default:
+			return N_OTHER;
+	}
+	for (size_t i = lo; i < hi; i++)
+		if (names[i].s[0] == s[0] && memcmp(names[i].s, s, n) == 0)
 			return names[i].n;
 	return N_OTHER;
 }
