@@ -5,7 +5,7 @@
 #   make prove                 TAP tests (test/t/*.pl) with PostgreSQL::Test::Cluster
 #   make unit [SANITIZE=1]     C unit tests of the detector core (test/unit/test_*.c)
 #   make bench-build           build the benchmarks (test/bench/*.c), do not run them
-#   make tools                 build the test tools (test/tools/mock_kafka)
+#   make tools                 build the test tools (test/tools/mock_kafka, otlp_gen, ...)
 #   make check-fast            the edit-test loop, about a minute: unit tests, the
 #                              static checks, pg_regress and two worker TAP tests
 #                              (after make install, as a user other than root)
@@ -110,7 +110,7 @@ UNIT_RUN   =
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
 TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw \
-             test/tools/kafka_committed
+             test/tools/kafka_committed test/tools/otlp_gen
 
 .PHONY: unit bench-build tools prove check-fast
 
@@ -164,6 +164,9 @@ test/tools/produce_raw: test/tools/produce_raw.c
 test/tools/kafka_committed: test/tools/kafka_committed.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $< -lrdkafka
 
+test/tools/otlp_gen: test/tools/otlp_gen.c
+	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
 # TAP tests.  PGXS's prove_installcheck supplies PATH, PG_REGRESS, TESTDIR and
 # the include path of PostgreSQL::Test::Cluster; test/perl holds our helpers.
 # They test the installed extension: run "make install" first.
@@ -202,12 +205,14 @@ FUZZ_BINS      = $(FUZZ_SRCS:.c=)
 FUZZ_TARGETS  ?= $(notdir $(FUZZ_BINS))
 # Longest input per target (-max_len; 4096 when not listed): room for a
 # detector state or a few hundred events, for JSON nested past
-# JSON_PATH_MAX_DEPTH, and for a kafka_properties entry over its 4095 bytes.
+# JSON_PATH_MAX_DEPTH, for a kafka_properties entry over its 4095 bytes, and
+# for OTLP batches of a few dozen records.
 FUZZ_MAX_LEN_fuzz_detector         = 65536
 FUZZ_MAX_LEN_fuzz_state            = 65536
 FUZZ_MAX_LEN_fuzz_json_path        = 32768
 FUZZ_MAX_LEN_fuzz_kafka_properties = 16384
 FUZZ_MAX_LEN_fuzz_mask             = 4096
+FUZZ_MAX_LEN_fuzz_otlp_logs        = 16384
 
 EXTRA_CLEAN += $(FUZZ_BINS) test/fuzz/gen_state_seeds
 

@@ -52,7 +52,11 @@ typedef enum OtlpEncoding
 	OTLP_JSON
 } OtlpEncoding;
 
-/* Where the decoder's memory comes from; NULL: malloc, freed by otlp_batch_free. */
+/*
+ * Where the decoder's memory comes from; NULL: malloc, freed by
+ * otlp_batch_free.  alloc may also throw (a palloc that ereports): the
+ * decoder then holds nothing else.
+ */
 typedef struct OtlpAllocator
 {
 	void	   *(*alloc) (void *ctx, size_t size);	/* never returns NULL */
@@ -81,8 +85,10 @@ typedef struct OtlpBatch
 /*
  * Decode buf[0..len) (the payload after any Confluent framing).
  * stream_attribute: the resource attribute naming the stream.  A string
- * value is taken as it is; an int, double or bool value by its rendering;
- * other types, or no such attribute, leave stream NULL.  Records of a
+ * value is taken as it is (but invalid UTF-8 replaced by U+FFFD, as in the
+ * text); an int, double or bool value by its rendering (NaN and the
+ * infinities without quotes); other types, or no such attribute, leave
+ * stream NULL.  Records of a
  * resource with no records are none; a batch with no records at all decodes
  * to count 0.  Returns true, or false with err set (NUL-terminated, at
  * most errlen bytes) and *out empty.
