@@ -375,23 +375,19 @@ scan_string(const unsigned char *d, size_t len, size_t *pp, sink *s,
 	}
 }
 
-/* Scan a number at d[*pp] per the JSON grammar.  Returns 0, or -1 with err. */
-static int
-scan_number(const unsigned char *d, size_t len, size_t *pp, char *err, size_t errlen)
+json_number_result
+json_number_scan(const unsigned char *d, size_t len, size_t *pp, bool *is_int)
 {
-	size_t		start = *pp;
-	size_t		p = start;
+	size_t		p = *pp;
+	bool		integer = true;
 
-	if (d[p] == '-')
+	if (p < len && d[p] == '-')
 		p++;
 	if (p < len && d[p] == '0')
 	{
 		p++;
 		if (p < len && d[p] >= '0' && d[p] <= '9')
-		{
-			set_err(err, errlen, "number with a leading zero at byte %zu", start);
-			return -1;
-		}
+			return JSON_NUMBER_LEADING_ZERO;
 	}
 	else if (p < len && d[p] >= '1' && d[p] <= '9')
 	{
@@ -399,31 +395,48 @@ scan_number(const unsigned char *d, size_t len, size_t *pp, char *err, size_t er
 			p++;
 	}
 	else
-		goto bad;
+		return JSON_NUMBER_INVALID;
 	if (p < len && d[p] == '.')
 	{
+		integer = false;
 		p++;
 		if (p >= len || d[p] < '0' || d[p] > '9')
-			goto bad;
+			return JSON_NUMBER_INVALID;
 		while (p < len && d[p] >= '0' && d[p] <= '9')
 			p++;
 	}
 	if (p < len && (d[p] == 'e' || d[p] == 'E'))
 	{
+		integer = false;
 		p++;
 		if (p < len && (d[p] == '+' || d[p] == '-'))
 			p++;
 		if (p >= len || d[p] < '0' || d[p] > '9')
-			goto bad;
+			return JSON_NUMBER_INVALID;
 		while (p < len && d[p] >= '0' && d[p] <= '9')
 			p++;
 	}
 	*pp = p;
-	return 0;
+	if (is_int)
+		*is_int = integer;
+	return JSON_NUMBER_OK;
+}
 
-bad:
-	set_err(err, errlen, "invalid number at byte %zu", start);
-	return -1;
+/* Scan a number at d[*pp] per the JSON grammar.  Returns 0, or -1 with err. */
+static int
+scan_number(const unsigned char *d, size_t len, size_t *pp, char *err, size_t errlen)
+{
+	switch (json_number_scan(d, len, pp, NULL))
+	{
+		case JSON_NUMBER_OK:
+			return 0;
+		case JSON_NUMBER_LEADING_ZERO:
+			set_err(err, errlen, "number with a leading zero at byte %zu", *pp);
+			return -1;
+		default:
+			set_err(err, errlen, "invalid number at byte %zu", *pp);
+			return -1;
+	}
 }
 
 /* Step the path cursor (segment [*seg, *seg + *seglen)) one segment on. */

@@ -18,6 +18,7 @@
 #ifndef DRIFTLOCK_JSON_PATH_H
 #define DRIFTLOCK_JSON_PATH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define JSON_PATH_MAX_DEPTH 10000
@@ -45,5 +46,21 @@ typedef enum json_path_result
 json_path_result json_path_lookup(const char *doc, size_t len, const char *path,
 								  char *out, size_t outcap, size_t *outlen,
 								  const char **type_name, char *err, size_t errlen);
+
+/* What json_number_scan found. */
+typedef enum json_number_result
+{
+	JSON_NUMBER_OK = 0,
+	JSON_NUMBER_LEADING_ZERO,	/* "01": a digit after a leading 0 */
+	JSON_NUMBER_INVALID
+} json_number_result;
+
+/*
+ * Scan the JSON number (RFC 8259 grammar) starting at d[*pp] within
+ * d[0..len).  On JSON_NUMBER_OK *pp is moved past it, and *is_int (when not
+ * NULL) tells whether it has neither fraction nor exponent; otherwise *pp
+ * is unchanged.  Shared by json_path.c and otlp_logs.c.
+ */
+json_number_result json_number_scan(const unsigned char *d, size_t len, size_t *pp, bool *is_int);
 
 #endif

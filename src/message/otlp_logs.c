@@ -39,6 +39,7 @@
  *    OTLP_JSON_SKIP_DEPTH levels.
  *  - Byte offsets in errors are 0-based indexes into buf.
  */
+#include "message/json_path.h"
 #include "message/otlp_logs.h"
 
 #include <math.h>
@@ -1541,47 +1542,16 @@ jdecode(St *st, const JStr *s)
 static void
 jnumber(St *st, size_t *start, bool *is_int)
 {
-	const uint8_t *d = st->d;
-	size_t		p = st->p;
-
-	*start = p;
-	*is_int = true;
-	if (d[p] == '-')
-		p++;
-	if (p < st->len && d[p] == '0')
+	*start = st->p;
+	switch (json_number_scan(st->d, st->len, &st->p, is_int))
 	{
-		p++;
-		if (p < st->len && d[p] >= '0' && d[p] <= '9')
+		case JSON_NUMBER_OK:
+			return;
+		case JSON_NUMBER_LEADING_ZERO:
 			jfail(st, *start, "number with a leading zero");
-	}
-	else if (p < st->len && d[p] >= '1' && d[p] <= '9')
-	{
-		while (p < st->len && d[p] >= '0' && d[p] <= '9')
-			p++;
-	}
-	else
-		jfail(st, *start, "invalid number");
-	if (p < st->len && d[p] == '.')
-	{
-		*is_int = false;
-		p++;
-		if (p >= st->len || d[p] < '0' || d[p] > '9')
+		default:
 			jfail(st, *start, "invalid number");
-		while (p < st->len && d[p] >= '0' && d[p] <= '9')
-			p++;
 	}
-	if (p < st->len && (d[p] == 'e' || d[p] == 'E'))
-	{
-		*is_int = false;
-		p++;
-		if (p < st->len && (d[p] == '+' || d[p] == '-'))
-			p++;
-		if (p >= st->len || d[p] < '0' || d[p] > '9')
-			jfail(st, *start, "invalid number");
-		while (p < st->len && d[p] >= '0' && d[p] <= '9')
-			p++;
-	}
-	st->p = p;
 }
 
 static void
@@ -2062,39 +2032,9 @@ jdouble_of(St *st, size_t start, size_t end)
 static bool
 is_json_number(const St *st, size_t start, size_t end)
 {
-	const uint8_t *d = st->d;
 	size_t		p = start;
 
-	if (p < end && d[p] == '-')
-		p++;
-	if (p < end && d[p] == '0')
-		p++;
-	else if (p < end && d[p] >= '1' && d[p] <= '9')
-	{
-		while (p < end && d[p] >= '0' && d[p] <= '9')
-			p++;
-	}
-	else
-		return false;
-	if (p < end && d[p] == '.')
-	{
-		p++;
-		if (p >= end || d[p] < '0' || d[p] > '9')
-			return false;
-		while (p < end && d[p] >= '0' && d[p] <= '9')
-			p++;
-	}
-	if (p < end && (d[p] == 'e' || d[p] == 'E'))
-	{
-		p++;
-		if (p < end && (d[p] == '+' || d[p] == '-'))
-			p++;
-		if (p >= end || d[p] < '0' || d[p] > '9')
-			return false;
-		while (p < end && d[p] >= '0' && d[p] <= '9')
-			p++;
-	}
-	return p == end;
+	return json_number_scan(st->d, end, &p, NULL) == JSON_NUMBER_OK && p == end;
 }
 
 static int
