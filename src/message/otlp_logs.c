@@ -123,6 +123,8 @@ typedef struct Rec
 	size_t		body_off;
 	size_t		body_len;
 	uint64_t	time;
+	size_t		rec_off;		/* the LogRecord's bytes in the message */
+	size_t		rec_len;
 } Rec;
 
 typedef struct St
@@ -147,6 +149,8 @@ typedef struct St
 	size_t		stream_attr_len;
 	const char *stream;			/* of the current resource */
 	size_t		stream_len;
+	size_t		stream_kv_off;	/* the KeyValue that named it, in the message */
+	size_t		stream_kv_len;
 	char	   *err;
 	size_t		errlen;
 	jmp_buf		jb;
@@ -766,6 +770,10 @@ finish_record(St *st, const Rec *r)
 	rec->text = arena_strdup(st, st->sb.data + out, rec->text_len);
 	rec->time_unix_nano = r->time;
 	rec->index = (uint32_t) st->nrecs;
+	rec->record_off = r->rec_off;
+	rec->record_len = r->rec_len;
+	rec->stream_kv_off = 0;
+	rec->stream_kv_len = 0;
 	st->nrecs++;
 }
 
@@ -779,7 +787,7 @@ begin_record(St *st, Rec *r)
 
 /* A resource attribute: is it the stream's?  Then its value is the stream. */
 static void
-resource_attribute(St *st, const Kv *kv, const Val *v)
+resource_attribute(St *st, const Kv *kv, const Val *v, size_t kv_off, size_t kv_len)
 {
 	size_t		off = v->off,
 				len = v->len;
@@ -806,10 +814,13 @@ resource_attribute(St *st, const Kv *kv, const Val *v)
 		default:
 			st->stream = NULL;
 			st->stream_len = 0;
+			st->stream_kv_len = 0;
 			return;
 	}
 	st->stream = arena_strdup(st, st->sb.data + off, len);
 	st->stream_len = len;
+	st->stream_kv_off = kv_off;
+	st->stream_kv_len = kv_len;
 }
 
 /* Records [first, nrecs) are the current resource's. */
@@ -820,6 +831,8 @@ set_streams(St *st, size_t first)
 	{
 		st->recs[i].stream = st->stream;
 		st->recs[i].stream_len = st->stream_len;
+		st->recs[i].stream_kv_off = st->stream_kv_off;
+		st->recs[i].stream_kv_len = st->stream_kv_len;
 	}
 }
 
@@ -1117,6 +1130,8 @@ p_log_record(St *st, size_t start, size_t end)
 	Rec			r;
 
 	begin_record(st, &r);
+	r.rec_off = start;
+	r.rec_len = end - start;
 	while (p_next(st, &pos, end, &f, "LogRecord"))
 	{
 		switch (f.num)
@@ -1238,7 +1253,7 @@ p_resource(St *st, size_t start, size_t end)
 			memset(&v, 0, sizeof(v));
 			v.want_raw = true;
 			p_keyvalue(st, f.start, f.end, 1, &kv, &v);
-			resource_attribute(st, &kv, &v);
+			resource_attribute(st, &kv, &v, f.start, f.end - f.start);
 		}
 		else if (f.num == 2)
 			p_want(st, &f, WT_VARINT, "Resource");
@@ -1254,6 +1269,7 @@ p_resource_logs(St *st, size_t start, size_t end)
 
 	st->stream = NULL;
 	st->stream_len = 0;
+	st->stream_kv_len = 0;
 	while (p_next(st, &pos, end, &f, "ResourceLogs"))
 	{
 		if (f.num == 1)
@@ -2417,6 +2433,7 @@ j_log_record(St *st)
 	Name		nm;
 
 	begin_record(st, &r);
+	r.rec_off = st->p;
 	if (jobj_open(st, "a log record"))
 	{
 		while (jobj_next(st, &first, &nm))
@@ -2493,6 +2510,7 @@ j_log_record(St *st)
 			}
 		}
 	}
+	r.rec_len = st->p - r.rec_off;
 	finish_record(st, &r);
 }
 
@@ -2530,6 +2548,7 @@ j_resource(St *st)
 
 	st->stream = NULL;
 	st->stream_len = 0;
+	st->stream_kv_len = 0;
 	if (!jobj_open(st, "resource"))
 		return;
 	while (jobj_next(st, &first, &nm))
@@ -2543,19 +2562,21 @@ j_resource(St *st)
 		}
 		st->stream = NULL;
 		st->stream_len = 0;
+		st->stream_kv_len = 0;
 		if (!jarr_open(st, "attributes"))
 			continue;
 		while (jarr_next(st, &efirst))
 		{
 			Kv			kv;
 			Val			v;
+			size_t		kv_off = st->p;
 
 			st->sb.len = 0;
 			st->nkvs = 0;
 			memset(&v, 0, sizeof(v));
 			v.want_raw = true;
 			j_keyvalue(st, 1, &kv, &v);
-			resource_attribute(st, &kv, &v);
+			resource_attribute(st, &kv, &v, kv_off, st->p - kv_off);
 		}
 	}
 }
@@ -2569,6 +2590,7 @@ j_resource_logs(St *st)
 
 	st->stream = NULL;
 	st->stream_len = 0;
+	st->stream_kv_len = 0;
 	if (jobj_open(st, "a resourceLogs element"))
 	{
 		while (jobj_next(st, &first, &nm))
@@ -2711,6 +2733,100 @@ otlp_decode(const uint8_t *buf, size_t len, OtlpEncoding encoding,
 	if (allocator == NULL)
 		free(st);
 	return ok;
+}
+
+/* Output of otlp_single_record: written while it fits, counted always. */
+typedef struct Out
+{
+	uint8_t    *d;
+	size_t		cap;
+	size_t		len;
+} Out;
+
+static void
+out_put(Out *o, const void *s, size_t n)
+{
+	if (o->len + n <= o->cap && n > 0)
+		memcpy(o->d + o->len, s, n);
+	o->len += n;
+}
+
+static size_t
+varint_size(uint64_t v)
+{
+	size_t		n = 1;
+
+	while (v >= 0x80)
+	{
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* A length-delimited field's tag and length (its bytes follow). */
+static void
+out_len_field(Out *o, int num, size_t len)
+{
+	uint8_t		b[11];
+	size_t		n = 0;
+	uint64_t	v = len;
+
+	b[n++] = (uint8_t) ((num << 3) | WT_LEN);
+	while (v >= 0x80)
+	{
+		b[n++] = (uint8_t) (v | 0x80);
+		v >>= 7;
+	}
+	b[n++] = (uint8_t) v;
+	out_put(o, b, n);
+}
+
+#define OUT_LIT(o, lit) out_put((o), (lit), sizeof(lit) - 1)
+
+size_t
+otlp_single_record(const uint8_t *buf, OtlpEncoding encoding, const OtlpRecord *record,
+				   uint8_t *out, size_t cap)
+{
+	Out			o = {out, cap, 0};
+	const uint8_t *rec = buf + record->record_off;
+	const uint8_t *kv = buf + record->stream_kv_off;
+	size_t		rlen = record->record_len;
+	size_t		kvlen = record->stream_kv_len;
+
+	if (encoding == OTLP_JSON)
+	{
+		OUT_LIT(&o, "{\"resourceLogs\":[{");
+		if (kvlen > 0)
+		{
+			OUT_LIT(&o, "\"resource\":{\"attributes\":[");
+			out_put(&o, kv, kvlen);
+			OUT_LIT(&o, "]},");
+		}
+		OUT_LIT(&o, "\"scopeLogs\":[{\"logRecords\":[");
+		out_put(&o, rec, rlen);
+		OUT_LIT(&o, "]}]}]}");
+	}
+	else
+	{
+		/* LogsData{1: ResourceLogs{1: Resource{1: kv}, 2: ScopeLogs{2: record}}} */
+		size_t		scope_logs = 1 + varint_size(rlen) + rlen;
+		size_t		resource = kvlen > 0 ? 1 + varint_size(kvlen) + kvlen : 0;
+		size_t		resource_logs = (kvlen > 0 ? 1 + varint_size(resource) + resource : 0) +
+			1 + varint_size(scope_logs) + scope_logs;
+
+		out_len_field(&o, 1, resource_logs);
+		if (kvlen > 0)
+		{
+			out_len_field(&o, 1, resource);
+			out_len_field(&o, 1, kvlen);
+			out_put(&o, kv, kvlen);
+		}
+		out_len_field(&o, 2, scope_logs);
+		out_len_field(&o, 2, rlen);
+		out_put(&o, rec, rlen);
+	}
+	return o.len;
 }
 
 void

@@ -71,6 +71,11 @@ typedef struct OtlpRecord
 	size_t		text_len;
 	uint64_t	time_unix_nano; /* 0 when absent */
 	uint32_t	index;			/* record index in the message */
+	/* where, in the decoded message, the record and what named its stream are */
+	size_t		record_off;		/* the LogRecord (proto: its bytes; JSON: its value) */
+	size_t		record_len;
+	size_t		stream_kv_off;	/* the resource attribute's KeyValue; len 0: none */
+	size_t		stream_kv_len;
 } OtlpRecord;
 
 typedef struct OtlpBatch
@@ -96,6 +101,18 @@ typedef struct OtlpBatch
 extern bool otlp_decode(const uint8_t *buf, size_t len, OtlpEncoding encoding,
 						const char *stream_attribute, const OtlpAllocator *allocator,
 						OtlpBatch *out, char *err, size_t errlen);
+
+/*
+ * One record of a decoded message as a batch of its own, in the message's
+ * encoding: the LogRecord as it came, under a resource holding only the
+ * attribute that named its stream (none when it had none).  Decoded with
+ * the same stream attribute, it gives one record with the same stream and
+ * text.  This is what a record's dead letter keeps, so that it can be
+ * replayed like a message.  Writes it to out when it fits in cap bytes;
+ * returns its length either way.
+ */
+extern size_t otlp_single_record(const uint8_t *buf, OtlpEncoding encoding,
+								 const OtlpRecord *record, uint8_t *out, size_t cap);
 
 /* Free what a malloc-allocated batch holds; a no-op with an allocator. */
 extern void otlp_batch_free(OtlpBatch *batch);

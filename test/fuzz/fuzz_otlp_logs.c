@@ -13,6 +13,8 @@
  *    without other NULs, valid UTF-8, a JSON object (json_path_lookup
  *    validates it); every stream NUL-terminated at stream_len and valid
  *    UTF-8; records is NULL exactly when count is 0;
+ *  - each of the first 8 records, alone (otlp_single_record), decodes to
+ *    the same record;
  *  - on failure: the error is a non-empty NUL-terminated sentence, the
  *    batch empty; a small error buffer receives a prefix of it;
  *  - the allocator is only asked for what it is given (no NULL, no frees).
@@ -143,6 +145,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_record(&a.records[i], i);
 			CHECK(same_record(&a.records[i], &b.records[i]));
 			CHECK(same_record(&a.records[i], &c.records[i]));
+		}
+		/* the first records alone (otlp_single_record): the same record */
+		for (size_t i = 0; i < a.count && i < 8; i++)
+		{
+			size_t		n = otlp_single_record(msg, enc, &a.records[i], NULL, 0);
+			uint8_t    *one = malloc(n);
+			OtlpBatch	ob;
+			char		oerr[200];
+
+			CHECK(one != NULL);
+			CHECK(otlp_single_record(msg, enc, &a.records[i], one, n) == n);
+			CHECK(otlp_decode(one, n, enc, attr, NULL, &ob, oerr, sizeof(oerr)));
+			CHECK(ob.count == 1);
+			ob.records[0].index = a.records[i].index;
+			CHECK(same_record(&a.records[i], &ob.records[0]));
+			otlp_batch_free(&ob);
+			free(one);
 		}
 	}
 	else

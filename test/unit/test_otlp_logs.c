@@ -316,6 +316,47 @@ bump(void *c, size_t n)
 }
 
 /* Three services with a few records each, in both encodings. */
+/*
+ * otlp_single_record of every record of d (decoded from buf): a batch of
+ * its own that decodes to one record with the same stream and text.
+ */
+static void
+check_single(const char *what, const uint8_t *buf, OtlpEncoding enc, const Dec *d)
+{
+	for (size_t i = 0; d->ok && i < d->b.count; i++)
+	{
+		const OtlpRecord *rec = &d->b.records[i];
+		size_t		n = otlp_single_record(buf, enc, rec, NULL, 0);
+		uint8_t    *out = malloc(n + 1);
+		size_t		small = n > 3 ? n - 3 : 0;
+		Dec			one;
+
+		/* too small: nothing written past cap, the same length returned */
+		memset(out, 0xAB, n + 1);
+		CHECK_INT(otlp_single_record(buf, enc, rec, out, small), ==, n);
+		CHECK_INT(otlp_single_record(buf, enc, rec, out, n), ==, n);
+		CHECK(out[n] == 0xAB);
+		one = decode(out, n, enc, "service.name");
+		CHECK_MSG(one.ok, "%s: record %zu alone: %s", what, i, one.err);
+		if (one.ok)
+		{
+			CHECK_INT(one.b.count, ==, 1);
+			CHECK_MSG(one.b.count == 1 && one.b.records[0].text_len == rec->text_len &&
+					  memcmp(one.b.records[0].text, rec->text, rec->text_len) == 0,
+					  "%s: record %zu alone renders %s, not %s", what, i,
+					  one.b.count ? one.b.records[0].text : "nothing", rec->text);
+			CHECK_MSG(one.b.count == 1 && (one.b.records[0].stream == NULL) == (rec->stream == NULL) &&
+					  (rec->stream == NULL ||
+					   (one.b.records[0].stream_len == rec->stream_len &&
+						memcmp(one.b.records[0].stream, rec->stream, rec->stream_len) == 0)),
+					  "%s: record %zu alone has another stream", what, i);
+			CHECK_INT(one.b.records[0].time_unix_nano, ==, rec->time_unix_nano);
+		}
+		done(&one);
+		free(out);
+	}
+}
+
 static void
 test_services(void)
 {
@@ -451,6 +492,19 @@ test_services(void)
 	p = decode_pb(&b);
 	j = decode_json(json);
 	check_same("services", &p, &j, texts, 8);
+	check_single("services (proto)", b.d, OTLP_PROTO, &p);
+	check_single("services (json)", (const uint8_t *) json, OTLP_JSON, &j);
+	{
+		/* no stream attribute: alone, still none */
+		const char *nostream =
+			"{\"resourceLogs\":[{\"resource\":{\"attributes\":[{\"key\":\"host.name\",\"value\":{\"stringValue\":\"h\"}}]},"
+			"\"scopeLogs\":[{\"logRecords\":[ {\"body\":{\"stringValue\":\"x\"}} , null ]}]}]}";
+		Dec			ns = decode_json(nostream);
+
+		CHECK(ns.ok && ns.b.count == 2 && ns.b.records[0].stream == NULL);
+		check_single("no stream (json)", (const uint8_t *) nostream, OTLP_JSON, &ns);
+		done(&ns);
+	}
 	if (p.ok && p.b.count == 8)
 	{
 		for (size_t i = 0; i < 8; i++)
