@@ -499,3 +499,31 @@ COMMENT ON COLUMN driftlock.dead_letters.kafka_key IS
 'key of the Kafka message, its first 64 KiB; null when the key is null';
 COMMENT ON COLUMN driftlock.dead_letters.headers IS
 'headers of the Kafka message in order, as a JSON array of {"key", "value"} (value null for a null header, "\\x<hex>" for bytes that are not UTF-8 text); null when it has none';
+
+-- OpenTelemetry logs batches (driftlock.kafka_format = otlp_json or
+-- otlp_proto): one Kafka message holds many log records, each an event of
+-- its own, so an event's Kafka position is (topic, partition, offset,
+-- record index).  Raw messages, one event each, are record 0.  NOT NULL
+-- with a constant default adds the column without rewriting the table.
+ALTER TABLE driftlock.anomalies
+    ADD COLUMN kafka_record_index integer NOT NULL DEFAULT 0,
+    ADD CONSTRAINT anomalies_record_index_valid CHECK (kafka_record_index >= 0),
+    DROP CONSTRAINT anomalies_kafka_position_key,
+    ADD CONSTRAINT anomalies_kafka_position_key
+        UNIQUE (kafka_topic, kafka_partition, kafka_offset, kafka_record_index);
+COMMENT ON COLUMN driftlock.anomalies.kafka_record_index IS
+'index of the log record in its Kafka message (OpenTelemetry batches, from 0 in message order); 0 for a message that is one event';
+
+-- A dead letter stands for a whole message (null: a raw message, a batch
+-- that could not be decoded, a retention gap) or for one record of a batch
+-- (its index; the payload is then that record as a batch of its own, in
+-- the message's encoding, so that it can be replayed).  NULLS NOT DISTINCT:
+-- a message has one whole-message dead letter at the most.
+ALTER TABLE driftlock.dead_letters
+    ADD COLUMN kafka_record_index integer,
+    ADD CONSTRAINT dead_letters_record_index_valid CHECK (kafka_record_index >= 0),
+    DROP CONSTRAINT dead_letters_kafka_position_key,
+    ADD CONSTRAINT dead_letters_kafka_position_key
+        UNIQUE NULLS NOT DISTINCT (kafka_topic, kafka_partition, kafka_offset, kafka_record_index);
+COMMENT ON COLUMN driftlock.dead_letters.kafka_record_index IS
+'null when the dead letter is the whole Kafka message; else the index of the log record of an OpenTelemetry batch it stands for, whose payload is then that record alone as a batch in the message''s encoding';
