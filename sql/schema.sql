@@ -115,7 +115,7 @@ VALUES ('events', 0, 8, 'no_such_reason');
 INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, reason)
 SELECT 'events', 1, n, r
 FROM unnest(ARRAY['payload_too_large', 'missing_stream_id', 'invalid_stream_id', 'unknown_stream',
-                  'invalid_json', 'detector_error', 'insert_failed', 'retention_gap', 'stream_limit']) WITH ORDINALITY AS t(r, n);
+                  'invalid_json', 'detector_error', 'insert_failed', 'retention_gap', 'stream_limit', 'invalid_otlp']) WITH ORDINALITY AS t(r, n);
 SELECT reason, count(*) FROM driftlock.dead_letters GROUP BY reason ORDER BY reason;
 
 -- kafka offsets and stream state

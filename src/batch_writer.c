@@ -19,17 +19,17 @@
 
 static CachedStatement dead_letter_stmt = {
 	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
-	"reason, detail, payload, kafka_timestamp, kafka_timestamp_type, kafka_key, headers) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb) "
-	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
-	10, {TEXTOID, INT4OID, INT8OID, TEXTOID, TEXTOID, BYTEAOID,
+	"kafka_record_index, reason, detail, payload, kafka_timestamp, kafka_timestamp_type, "
+	"kafka_key, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset, kafka_record_index) DO NOTHING",
+	11, {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID,
 	TIMESTAMPTZOID, TEXTOID, BYTEAOID, TEXTOID}, NULL
 };
 
 static CachedStatement dead_range_stmt = {
 	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
 	"kafka_offset_end, reason, detail) VALUES ($1, $2, $3, $4, $5, $6) "
-	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset) DO NOTHING",
+	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset, kafka_record_index) DO NOTHING",
 	6, {TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID, TEXTOID}, NULL
 };
 
@@ -65,20 +65,22 @@ static CachedStatement load_offset_stmt = {
 	3, {TEXTOID, TEXTOID, INT4OID}, NULL
 };
 
+/* whole messages (record index -1) before the records of the same message */
 static CachedStatement dead_letter_offsets_stmt = {
-	"SELECT kafka_offset FROM driftlock.dead_letters WHERE kafka_topic = $1 "
-	"AND kafka_partition = $2 AND kafka_offset >= $3 AND kafka_offset < $4 ORDER BY 1",
+	"SELECT kafka_offset, coalesce(kafka_record_index, -1) FROM driftlock.dead_letters "
+	"WHERE kafka_topic = $1 AND kafka_partition = $2 AND kafka_offset >= $3 "
+	"AND kafka_offset < $4 ORDER BY 1, 2",
 	4, {TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
 };
 
 void
-batch_dead_letter(const char *topic, int32 partition, int64 offset,
+batch_dead_letter(const char *topic, int32 partition, int64 offset, int32 record_index,
 				  const char *reason, const char *detail,
 				  const struct rd_kafka_message_s *msg,
 				  const uint8_t *payload, size_t len)
 {
-	Datum		args[6 + MESSAGE_METADATA_ARGS];
-	char		nulls[6 + MESSAGE_METADATA_ARGS] = {' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[7 + MESSAGE_METADATA_ARGS];
+	char		nulls[7 + MESSAGE_METADATA_ARGS] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	size_t		keep;
 	bytea	   *p;
 	int			ret;
@@ -92,12 +94,15 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset,
 	args[0] = CStringGetTextDatum(topic);
 	args[1] = Int32GetDatum(partition);
 	args[2] = Int64GetDatum(offset);
-	args[3] = CStringGetTextDatum(reason);
-	args[4] = CStringGetTextDatum(detail);
-	args[5] = PointerGetDatum(p);
+	args[3] = Int32GetDatum(record_index);
+	if (record_index < 0)
+		nulls[3] = 'n';
+	args[4] = CStringGetTextDatum(reason);
+	args[5] = CStringGetTextDatum(detail);
+	args[6] = PointerGetDatum(p);
 	if (payload == NULL)
-		nulls[5] = 'n';
-	message_metadata_args(msg, &args[6], &nulls[6]);
+		nulls[6] = 'n';
+	message_metadata_args(msg, &args[7], &nulls[7]);
 	ret = spi_run(&dead_letter_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
@@ -183,12 +188,12 @@ batch_load_offset(const char *group, const char *topic, int32 partition,
 	return true;
 }
 
-int64 *
+DeadLetterPosition *
 batch_dead_letter_offsets(const char *topic, int32 partition, int64 from, int64 until,
 						  int *count)
 {
 	Datum		args[4];
-	int64	   *offsets;
+	DeadLetterPosition *offsets;
 	bool		isnull;
 	int			ret;
 
@@ -200,8 +205,11 @@ batch_dead_letter_offsets(const char *topic, int32 partition, int64 from, int64 
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "reading dead letter offsets failed: %s", SPI_result_code_string(ret));
 	*count = (int) SPI_processed;
-	offsets = MemoryContextAlloc(TopMemoryContext, sizeof(int64) * Max(*count, 1));
+	offsets = MemoryContextAlloc(TopMemoryContext, sizeof(*offsets) * Max(*count, 1));
 	for (int i = 0; i < *count; i++)
-		offsets[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		offsets[i].offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		offsets[i].record_index = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
 	return offsets;
 }

@@ -18,13 +18,14 @@
 struct rd_kafka_message_s;
 
 /*
- * A message as a dead letter: its position, reason and detail, its
+ * A message as a dead letter (record_index -1), or one log record of an
+ * OpenTelemetry batch (its index): its position, reason and detail, its
  * timestamp, key and headers read from msg (message_metadata.c; all NULL
  * when msg is NULL), and payload (len bytes, NULL for none), of which the
  * first DEAD_LETTER_PAYLOAD_MAX bytes are kept.
  */
 extern void batch_dead_letter(const char *topic, int32 partition, int64 offset,
-							  const char *reason, const char *detail,
+							  int32 record_index, const char *reason, const char *detail,
 							  const struct rd_kafka_message_s *msg,
 							  const uint8_t *payload, size_t len);
 
@@ -54,11 +55,19 @@ extern bool batch_save_checkpoint(const char *group, const char *topic, int32 pa
 extern bool batch_load_offset(const char *group, const char *topic, int32 partition,
 							  int64 *next_offset, int64 *checkpoint_offset);
 
+/* Where a dead letter is: record_index -1 for a whole message. */
+typedef struct DeadLetterPosition
+{
+	int64		offset;
+	int32		record_index;
+} DeadLetterPosition;
+
 /*
- * The offsets in [from, until) of the partition's dead letters, ascending,
- * in TopMemoryContext (*count of them).
+ * The positions in [from, until) of the partition's dead letters,
+ * ascending (a whole message before its records), in TopMemoryContext
+ * (*count of them).
  */
-extern int64 *batch_dead_letter_offsets(const char *topic, int32 partition, int64 from,
+extern DeadLetterPosition *batch_dead_letter_offsets(const char *topic, int32 partition, int64 from,
 										int64 until, int *count);
 
 #endif

@@ -91,6 +91,7 @@
 #include "incidents.h"
 #include "kafka_message.h"
 #include "message_metadata.h"
+#include "message/otlp_logs.h"
 #include "metrics.h"
 #include "spi_plans.h"
 #include "stream_autocreate.h"
@@ -116,6 +117,7 @@ typedef enum LeftCause
 	LEFT_TOO_LARGE,				/* over driftlock.kafka_max_payload_bytes */
 	LEFT_NO_STREAM,				/* names no stream (yet) */
 	LEFT_WAITING,				/* not behind its partition's checkpoint yet */
+	LEFT_OTLP,					/* not one log record under driftlock.kafka_format */
 	LEFT_CAUSES
 } LeftCause;
 
@@ -127,6 +129,8 @@ typedef struct Candidate
 	const char *topic;			/* NULL: no Kafka position */
 	int32		partition;
 	int64		offset;
+	int32		record_index;	/* its log record in the message; 0 for a raw one */
+	bool		has_index;		/* a log record's dead letter (kafka_record_index set) */
 } Candidate;
 
 typedef struct ReplayRun
@@ -138,6 +142,8 @@ typedef struct ReplayRun
 	int64		left[LEFT_CAUSES];
 	char		no_stream_example[300];	/* a dead letter that names no stream */
 	char		no_stream_detail[512];
+	char		otlp_example[300];	/* a dead letter that is not one log record */
+	char		otlp_detail[512];
 	int64		replayed;
 	int64		anomalies;
 } ReplayRun;
@@ -246,7 +252,7 @@ static CachedStatement list_stmt = {
 	"SELECT d.id, d.kafka_topic, d.kafka_partition, d.kafka_offset, d.headers, d.payload, "
 	"(SELECT coalesce(k.checkpoint_offset, k.next_offset) FROM driftlock.kafka_offsets k "
 	"WHERE k.group_id = $2 AND k.topic = d.kafka_topic AND k.partition = d.kafka_partition), "
-	"d.kafka_key FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
+	"d.kafka_key, d.kafka_record_index FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
 	"ORDER BY d.id LIMIT $4",
 	4, {TEXTOID, TEXTOID, INT8OID, INT8OID}, NULL
 };
@@ -289,10 +295,59 @@ check_stream_exists(pg_uuid_t *id)
 				 errhint("Streams are rows of driftlock.streams.")));
 }
 
+static void *
+otlp_palloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
+
+static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
+
+/*
+ * With driftlock.kafka_format otlp_*, the log record a dead letter's
+ * payload holds (in the current memory context): the one record of a
+ * record's dead letter (record_index not null), or of a whole message
+ * that holds exactly one.  False, with why in why, for a payload that is
+ * not that.  A raw format takes no record's dead letter.
+ */
+static bool
+dead_letter_record(const uint8_t *payload, size_t len, bool has_index, const OtlpRecord **record,
+				   char *why, size_t whylen)
+{
+	OtlpBatch	b;
+	char		err[256];
+
+	*record = NULL;
+	if (driftlock_kafka_format == KAFKA_FORMAT_RAW)
+	{
+		if (!has_index)
+			return true;
+		snprintf(why, whylen, "It is a log record of an OpenTelemetry batch, and driftlock.kafka_format is raw.");
+		return false;
+	}
+	message_scored_payload(&payload, &len);
+	if (!otlp_decode(payload, len,
+					 driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO,
+					 driftlock_otlp_stream_attribute, &otlp_allocator, &b, err, sizeof(err)))
+	{
+		snprintf(why, whylen, "Its payload is not an OpenTelemetry logs batch in %s: %s",
+				 driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? "otlp_json" : "otlp_proto", err);
+		return false;
+	}
+	if (b.count != 1)
+	{
+		snprintf(why, whylen, "Its payload is an OpenTelemetry batch of %zu log records; only a batch of one is replayed (a record's dead letter holds one).",
+				 b.count);
+		return false;
+	}
+	*record = &b.records[0];
+	return true;
+}
+
 /* The stream a dead letter names now; false with why in problem. */
 static bool
-resolve(Jsonb *headers, bytea *mkey, const uint8_t *payload, size_t len, pg_uuid_t *stream,
-		bool *learn_only, MessageProblem *problem)
+resolve(Jsonb *headers, bytea *mkey, const uint8_t *payload, size_t len,
+		const OtlpRecord *record, pg_uuid_t *stream, bool *learn_only, MessageProblem *problem)
 {
 	char		key[STREAM_KEY_MAX + 1];
 	cbad_config cfg;
@@ -301,7 +356,7 @@ resolve(Jsonb *headers, bytea *mkey, const uint8_t *payload, size_t len, pg_uuid
 	if (!dead_letter_stream_key(headers,
 								mkey ? (const uint8_t *) VARDATA_ANY(mkey) : NULL,
 								mkey ? VARSIZE_ANY_EXHDR(mkey) : 0,
-								payload, len, key, problem))
+								payload, len, record, key, problem))
 		return false;
 	/* created on demand as by the worker (driftlock.kafka_auto_create_streams) */
 	switch (stream_resolve(key, STREAM_CREATE, stream, &cfg, learn_only))
@@ -338,6 +393,18 @@ intern_topic(MemoryContext cxt, text *topic, const char **last)
 	return *last;
 }
 
+/* How a dead letter is named in a notice: its position, else its id. */
+static void
+dead_letter_label(char *buf, size_t cap, int64 id, bool no_position, Datum topic,
+				  Datum partition, Datum offset)
+{
+	if (no_position)
+		snprintf(buf, cap, "id " INT64_FORMAT, id);
+	else
+		snprintf(buf, cap, "%s[%d]@" INT64_FORMAT, TextDatumGetCString(topic),
+				 DatumGetInt32(partition), DatumGetInt64(offset));
+}
+
 /*
  * One listed dead letter: a candidate, a left one counted by cause, or
  * (another stream's, with a stream filter) nothing.  The payload is
@@ -364,6 +431,8 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	Datum		checkpoint = SPI_getbinval(t, d, 7, &checkpoint_null);
 	Datum		mkey = SPI_getbinval(t, d, 8, &isnull);
 	bytea	   *bkey = isnull ? NULL : DatumGetByteaPP(mkey);
+	bool		index_null;
+	Datum		record_index = SPI_getbinval(t, d, 9, &index_null);
 	const uint8_t *bytes = bpayload ? (const uint8_t *) VARDATA_ANY(bpayload) : NULL;
 	size_t		len = bpayload ? VARSIZE_ANY_EXHDR(bpayload) : 0;
 	MessageProblem problem;
@@ -371,20 +440,31 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	bool		learn_only;
 	LeftCause	cause = LEFT_CAUSES;
 	Candidate  *c;
+	const OtlpRecord *record = NULL;
+	char		why[512];
 
-	if (!resolve(jheaders, bkey, bytes, len, &stream, &learn_only, &problem))
+	if (bpayload != NULL && len < DEAD_LETTER_PAYLOAD_MAX &&
+		!dead_letter_record(bytes, len, !index_null, &record, why, sizeof(why)))
+	{
+		if (only_stream != NULL)
+			return;				/* names no stream */
+		if (run->left[LEFT_OTLP] == 0)
+		{
+			dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
+							  topic_null || partition_null || offset_null, topic, partition, offset);
+			strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
+		}
+		run->left[LEFT_OTLP]++;
+		return;
+	}
+	if (!resolve(jheaders, bkey, bytes, len, record, &stream, &learn_only, &problem))
 	{
 		if (only_stream != NULL)
 			return;				/* not the stream asked for */
 		if (run->left[LEFT_NO_STREAM] == 0)
 		{
-			if (topic_null || partition_null || offset_null)
-				snprintf(run->no_stream_example, sizeof(run->no_stream_example),
-						 "id " INT64_FORMAT, id);
-			else
-				snprintf(run->no_stream_example, sizeof(run->no_stream_example),
-						 "%s[%d]@" INT64_FORMAT, TextDatumGetCString(topic),
-						 DatumGetInt32(partition), DatumGetInt64(offset));
+			dead_letter_label(run->no_stream_example, sizeof(run->no_stream_example), id,
+							  topic_null || partition_null || offset_null, topic, partition, offset);
 			strlcpy(run->no_stream_detail, problem.detail, sizeof(run->no_stream_detail));
 		}
 		cause = LEFT_NO_STREAM;
@@ -422,6 +502,8 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 		? NULL : intern_topic(run->cxt, DatumGetTextPP(topic), last_topic);
 	c->partition = c->topic ? DatumGetInt32(partition) : 0;
 	c->offset = c->topic ? DatumGetInt64(offset) : 0;
+	c->record_index = index_null ? 0 : DatumGetInt32(record_index);
+	c->has_index = !index_null;
 }
 
 /* Every dead letter of the reason, classified (pages in id order). */
@@ -520,7 +602,7 @@ static CachedStatement take_stmt = {
 
 /* A dead letter this call holds. */
 static CachedStatement payload_stmt = {
-	"SELECT payload FROM driftlock.dead_letters WHERE id = $1",
+	"SELECT payload, kafka_record_index IS NOT NULL FROM driftlock.dead_letters WHERE id = $1",
 	1, {INT8OID}, NULL
 };
 
@@ -570,13 +652,28 @@ load_detector(StreamReplay *sr, bool from_now, bytea *state)
  * (message_scored_payload()) in *bytes and *len.
  */
 static void
-observe(StreamReplay *sr, bytea *payload, cbad_verdict *verdict, const uint8_t **scored,
-		size_t *scored_len)
+observe(StreamReplay *sr, bytea *payload, bool has_index, cbad_verdict *verdict,
+		const uint8_t **scored, size_t *scored_len)
 {
 	const uint8_t *bytes = (const uint8_t *) VARDATA_ANY(payload);
 	size_t		len = VARSIZE_ANY_EXHDR(payload);
+	const OtlpRecord *record;
+	char		why[512];
 
-	message_scored_payload(&bytes, &len);
+	/* classify() took it: a change of the row or the setting since fails */
+	if (!dead_letter_record(bytes, len, has_index, &record, why, sizeof(why)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a dead letter of driftlock stream %s changed while it was replayed",
+						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&sr->id)))),
+				 errdetail_internal("%s", why)));
+	if (record != NULL)
+	{
+		bytes = (const uint8_t *) record->text;
+		len = record->text_len;
+	}
+	else
+		message_scored_payload(&bytes, &len);
 	if (scored != NULL)
 	{
 		*scored = bytes;
@@ -625,6 +722,7 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	src.topic = c->topic;
 	src.partition = c->partition;
 	src.offset = c->offset;
+	src.record_index = c->record_index;
 	/* the message's metadata as the dead letter kept them (message_metadata.h) */
 	for (int i = 0; i < MESSAGE_METADATA_ARGS; i++)
 	{
@@ -638,7 +736,7 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	/* pending feedback, before the stream's next event, as the worker does */
 	if (sr->ndone == 0)
 		(void) feedback_apply_keep(&sr->id, sr->det, &src, &sr->feedback, sr->cxt);
-	observe(sr, payload, &verdict, &scored, &scored_len);
+	observe(sr, payload, c->has_index, &verdict, &scored, &scored_len);
 	if (driftlock_stream_record(&sr->id, sr->det, scored, scored_len, &verdict, &src, NULL, NULL))
 		sr->anomalies++;
 	sr->done[sr->ndone++] = c->id;
@@ -670,6 +768,7 @@ relearn(StreamReplay *sr)
 		if (spi_run(&payload_stmt, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "reading a replayed dead letter failed");
 		observe(sr, DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
 				&verdict, NULL, NULL);
 		SPI_finish();
 	}
@@ -865,7 +964,9 @@ report_left(const ReplayRun *run)
 		"%lld are larger than driftlock.kafka_max_payload_bytes"},
 		{"%lld names no stream", "%lld name no stream"},
 		{"%lld is newer than its partition's last checkpoint",
-		"%lld are newer than their partition's last checkpoint"}
+		"%lld are newer than their partition's last checkpoint"},
+		{"%lld is not one OpenTelemetry log record under driftlock.kafka_format",
+		"%lld are not one OpenTelemetry log record under driftlock.kafka_format"}
 	};
 	StringInfoData detail;
 	int64		total = 0;
@@ -886,6 +987,9 @@ report_left(const ReplayRun *run)
 	if (run->left[LEFT_NO_STREAM] > 0)
 		appendStringInfo(&detail, " The first naming no stream, %s: %s", run->no_stream_example,
 						 run->no_stream_detail);
+	if (run->left[LEFT_OTLP] > 0)
+		appendStringInfo(&detail, " The first that is not one log record, %s: %s",
+						 run->otlp_example, run->otlp_detail);
 	ereport(NOTICE,
 			(errmsg_plural("%lld dead letter stays in driftlock.dead_letters",
 						   "%lld dead letters stay in driftlock.dead_letters",

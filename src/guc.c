@@ -66,6 +66,15 @@ bool		driftlock_kafka_strip_schema_header = false;
 bool		driftlock_kafka_auto_create_streams = false;
 char	   *driftlock_kafka_stream_template = NULL;
 int			driftlock_kafka_max_streams = 10000;
+int			driftlock_kafka_format = KAFKA_FORMAT_RAW;
+char	   *driftlock_otlp_stream_attribute = NULL;
+
+static const struct config_enum_entry kafka_format_options[] = {
+	{"raw", KAFKA_FORMAT_RAW, false},
+	{"otlp_json", KAFKA_FORMAT_OTLP_JSON, false},
+	{"otlp_proto", KAFKA_FORMAT_OTLP_PROTO, false},
+	{NULL, 0, false}
+};
 
 /* Memory of GUC values and extras: guc_malloc() from PostgreSQL 16 on */
 #if PG_VERSION_NUM >= 160000
@@ -152,6 +161,20 @@ static void
 assign_stream_id_source(const char *newval, void *extra)
 {
 	driftlock_stream_id_sources = *(StreamIdSources *) extra;
+}
+
+/* Check hook of driftlock.otlp_stream_attribute: a non-empty attribute key. */
+static bool
+check_otlp_stream_attribute(char **newval, void **extra, GucSource source)
+{
+	size_t		len = *newval ? strlen(*newval) : 0;
+
+	if (len == 0 || len > 255)
+	{
+		GUC_check_errdetail("driftlock.otlp_stream_attribute must be a resource attribute key of 1 to 255 bytes, such as service.name or host.name.");
+		return false;
+	}
+	return true;
 }
 
 /* Check hook of driftlock.kafka_start: earliest, latest or a time stamp. */
@@ -338,6 +361,25 @@ driftlock_guc_init(void)
 							   PGC_SIGHUP,
 							   0,
 							   check_stream_id_source, assign_stream_id_source, NULL);
+
+	DefineCustomEnumVariable("driftlock.kafka_format",
+							 "What a Kafka message holds: one event, or a batch of OpenTelemetry log records (raw, otlp_json, otlp_proto, reload).",
+							 "raw (the default): the payload is one event.  otlp_proto or otlp_json: the payload is an OpenTelemetry logs export batch, as the OpenTelemetry Collector's Kafka exporter writes it, and each log record is an event of its own, named by a resource attribute (driftlock.otlp_stream_attribute) unless a header or key source of driftlock.kafka_stream_id_source names the message's stream.  Takes effect on reload: the worker checkpoints and reconnects.",
+							 &driftlock_kafka_format,
+							 KAFKA_FORMAT_RAW,
+							 kafka_format_options,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomStringVariable("driftlock.otlp_stream_attribute",
+							   "Resource attribute naming the stream of an OpenTelemetry log record (attribute key, reload).",
+							   "With driftlock.kafka_format otlp_proto or otlp_json, the value of this resource attribute (service.name by default) is the stream name or id of the records of a resource.  Takes effect on reload: the worker checkpoints and reconnects.",
+							   &driftlock_otlp_stream_attribute,
+							   "service.name",
+							   PGC_SIGHUP,
+							   0,
+							   check_otlp_stream_attribute, NULL, NULL);
 
 	DefineCustomBoolVariable("driftlock.kafka_strip_schema_header",
 							 "Drop the Confluent Schema Registry header of Kafka payloads (boolean, reload).",

@@ -37,6 +37,16 @@ extern bool driftlock_kafka_auto_create_streams;
 extern char *driftlock_kafka_stream_template;
 extern int	driftlock_kafka_max_streams;	/* 0 = no limit */
 
+/* driftlock.kafka_format: what a Kafka message holds */
+typedef enum KafkaFormat
+{
+	KAFKA_FORMAT_RAW,			/* one event */
+	KAFKA_FORMAT_OTLP_JSON,		/* an OpenTelemetry logs batch, OTLP/JSON */
+	KAFKA_FORMAT_OTLP_PROTO		/* the same, protobuf */
+} KafkaFormat;
+extern int	driftlock_kafka_format;
+extern char *driftlock_otlp_stream_attribute;
+
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;
 extern int	driftlock_kafka_workers;

@@ -55,7 +55,7 @@
  */
 static CachedStatement prepare_stmt = {
 	"SELECT EXISTS (SELECT FROM driftlock.anomalies WHERE kafka_topic = $4 "
-	"AND kafka_partition = $5 AND kafka_offset = $6), "
+	"AND kafka_partition = $5 AND kafka_offset = $6 AND kafka_record_index = $8), "
 	"EXISTS (SELECT FROM driftlock.suppressions WHERE stream_id = $1 AND pattern_id = $3 "
 	"AND lifted_at IS NULL AND until > $7), "
 	"pg_catalog.nextval('driftlock.anomalies_id_seq'), "
@@ -63,7 +63,7 @@ static CachedStatement prepare_stmt = {
 	"FROM (SELECT) x LEFT JOIN LATERAL (SELECT id, status, last_seen, anomalies, min_p_value, severity "
 	"FROM driftlock.incidents WHERE stream_id = $1 AND incident_key = $2 "
 	"ORDER BY id DESC LIMIT 1 FOR UPDATE) i ON true",
-	7, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID}, NULL
+	8, {UUIDOID, INT8OID, INT8OID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT4OID}, NULL
 };
 
 /*
@@ -77,14 +77,14 @@ static CachedStatement insert_anomaly_stmt = {
 	"compression_ratio, entropy, confidence, explanation, kafka_topic, kafka_partition, "
 	"kafka_offset, kafka_timestamp, event_number, pattern_id, pattern, pattern_status, "
 	"pattern_count, pattern_first_event, incident_key, incident_id, suppressed, "
-	"kafka_timestamp_type, kafka_key, kafka_headers) "
+	"kafka_timestamp_type, kafka_key, kafka_headers, kafka_record_index) "
 	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
-	"$18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb) "
+	"$18, $19, $20, $21, $22, $23, $24, $25, $26::jsonb, $27) "
 	"ON CONFLICT DO NOTHING",
-	26, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
+	27, {INT8OID, UUIDOID, BYTEAOID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID, FLOAT8OID,
 		FLOAT8OID, TEXTOID, TEXTOID, INT4OID, INT8OID, TIMESTAMPTZOID, INT8OID, INT8OID,
 		TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, BOOLOID,
-	TEXTOID, BYTEAOID, TEXTOID}, NULL
+	TEXTOID, BYTEAOID, TEXTOID, INT4OID}, NULL
 };
 
 static CachedStatement resolve_stmt = {
@@ -349,8 +349,8 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 						 const VerdictExtras *x, const char *explanation,
 						 const AnomalySource *src)
 {
-	Datum		args[26];
-	char		nulls[26];
+	Datum		args[27];
+	char		nulls[27];
 	Datum		meta[MESSAGE_METADATA_ARGS];
 	char		meta_nulls[MESSAGE_METADATA_ARGS];
 	Datum		numbers[5];
@@ -369,6 +369,8 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	args[2] = Int64GetDatum((int64) v->pattern_id);
 	incidents_source_args(src, &args[3], &nulls[3]);
 	args[6] = TimestampTzGetDatum(event_time);
+	args[7] = Int32GetDatum(src->record_index);
+	nulls[7] = ' ';
 	ret = spi_run(&prepare_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "looking up the anomaly's incident failed: %s", SPI_result_code_string(ret));
@@ -447,6 +449,7 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 		args[22 + i] = meta[i];
 		nulls[22 + i] = meta_nulls[i];
 	}
+	args[26] = Int32GetDatum(src->record_index);
 	ret = spi_run(&insert_anomaly_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording the anomaly failed: %s", SPI_result_code_string(ret));
@@ -457,7 +460,7 @@ incidents_record_anomaly(const pg_uuid_t *stream_id, const cbad_detector *det,
 	 * commit: the batch is fenced.
 	 */
 	if (SPI_processed != 1)
-		fence_message_taken(src->topic, src->partition, src->offset);
+		fence_message_taken(src->topic, src->partition, src->offset, src->record_index);
 	return true;
 }
 

@@ -23,6 +23,7 @@ typedef struct AnomalySource
 	const char *topic;			/* Kafka topic, NULL when not from Kafka */
 	int32		partition;
 	int64		offset;
+	int32		record_index;	/* of an OpenTelemetry batch's log record; else 0 */
 	bool		has_timestamp;	/* the message carried a timestamp */
 	TimestampTz timestamp;
 	/*

@@ -576,6 +576,9 @@ consumer_create(int worker_id, ConsumerSettings *settings)
 	strlcpy(settings->brokers, driftlock_kafka_brokers, sizeof(settings->brokers));
 	strlcpy(settings->topic, driftlock_kafka_topic, sizeof(settings->topic));
 	strlcpy(settings->group, driftlock_kafka_group_id, sizeof(settings->group));
+	settings->format = driftlock_kafka_format;
+	strlcpy(settings->otlp_stream_attribute, driftlock_otlp_stream_attribute,
+			sizeof(settings->otlp_stream_attribute));
 	ereport(LOG,
 			(errmsg("driftlock kafka worker %d consuming %s from \"%s\" as group \"%s\"",
 					worker_id, label, driftlock_kafka_brokers, driftlock_kafka_group_id)));

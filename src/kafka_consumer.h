@@ -14,6 +14,12 @@ typedef struct ConsumerSettings
 	char		brokers[1024];
 	char		topic[TOPIC_LIST_MAX + 1];	/* driftlock.kafka_topic, canonical */
 	char		group[256];
+	/*
+	 * How messages are read: kept with the consumer because a replay after
+	 * a failure must read them as they were read the first time.
+	 */
+	int			format;			/* driftlock.kafka_format */
+	char		otlp_stream_attribute[256];
 } ConsumerSettings;
 
 /*

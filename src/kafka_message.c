@@ -12,6 +12,11 @@
  * header is absent.  A null or empty key counts as absent.  Nothing here
  * trusts the message: ids are length-checked and validated as UTF-8 before
  * they reach SQL (as query parameters, never as query text).
+ *
+ * A log record of an OpenTelemetry batch (driftlock.kafka_format otlp_*)
+ * is named by its resource attribute driftlock.otlp_stream_attribute,
+ * unless a header or key source names the message's stream first: the
+ * JSON field is not a source then (a batch is not one JSON event).
  */
 #include "postgres.h"
 
@@ -100,6 +105,12 @@ typedef struct KeySource
 	size_t		key_len;
 	const uint8_t *payload;
 	size_t		len;
+	/*
+	 * A log record of an OpenTelemetry batch (NULL: a raw message): its
+	 * resource attribute comes instead of the JSON field, which a batch
+	 * does not have, after the header and the key.
+	 */
+	const OtlpRecord *record;
 } KeySource;
 
 static SourceResult
@@ -163,6 +174,29 @@ from_json(const uint8_t *payload, size_t len, const char *field, char *key,
 	return SOURCE_ABSENT;
 }
 
+/*
+ * The stream id of a log record: its resource attribute
+ * driftlock.otlp_stream_attribute (tried: how many header and key sources
+ * the message did not have).
+ */
+static bool
+from_record(const OtlpRecord *record, int tried, char *key, MessageProblem *problem)
+{
+	const char *attribute = driftlock_otlp_stream_attribute;
+	char		source[300];
+
+	if (record->stream != NULL)
+	{
+		snprintf(source, sizeof(source), "resource attribute \"%s\"", attribute);
+		return accept_key(record->stream, record->stream_len, source, key, problem);
+	}
+	set_problem(problem, "missing_stream_id",
+				"The log record's resource has no attribute \"%s\" with a string, number or boolean value%s.",
+				attribute,
+				tried == 0 ? "" : ", and the message names no stream in a header or its key");
+	return false;
+}
+
 /* The stream id by the rules of message_stream_key(). */
 static bool
 stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
@@ -189,7 +223,7 @@ stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
 				r = from_key(src, key, problem);
 				break;
 			case STREAM_ID_JSON:
-				if (field == NULL || field[0] == '\0')
+				if (field == NULL || field[0] == '\0' || src->record != NULL)
 					continue;
 				r = from_json(src->payload, src->len, field, key, problem);
 				break;
@@ -198,6 +232,8 @@ stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
 			return r == SOURCE_FOUND;
 		tried++;
 	}
+	if (src->record != NULL)
+		return from_record(src->record, tried, key, problem);
 
 	if (tried == 0)
 	{
@@ -232,10 +268,10 @@ stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
 
 bool
 message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t len,
-				   char *key, MessageProblem *problem)
+				   const OtlpRecord *record, char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
-	KeySource	src = {false, NULL, 0, msg->key, msg->key ? msg->key_len : 0, payload, len};
+	KeySource	src = {false, NULL, 0, msg->key, msg->key ? msg->key_len : 0, payload, len, record};
 
 	if (header != NULL && header[0] != '\0')
 	{
@@ -359,10 +395,11 @@ header_bytes(const JsonbValue *v, const char **bytes, size_t *len)
 
 bool
 dead_letter_stream_key(Jsonb *headers, const uint8_t *mkey, size_t mkey_len,
-					   const uint8_t *payload, size_t len, char *key, MessageProblem *problem)
+					   const uint8_t *payload, size_t len, const OtlpRecord *record,
+					   char *key, MessageProblem *problem)
 {
 	const char *header = driftlock_kafka_stream_id_header;
-	KeySource	src = {false, NULL, 0, mkey, mkey ? mkey_len : 0, payload, len};
+	KeySource	src = {false, NULL, 0, mkey, mkey ? mkey_len : 0, payload, len, record};
 	JsonbIterator *it;
 	JsonbValue	elem;
 	JsonbIteratorToken tok;

@@ -12,6 +12,7 @@
 #include "utils/uuid.h"
 
 #include "cbad/cbad.h"
+#include "message/otlp_logs.h"
 
 /* Longest stream id accepted (a stream name or a UUID), in bytes. */
 #define STREAM_KEY_MAX 255
@@ -28,11 +29,14 @@ typedef struct MessageProblem
  * driftlock.kafka_stream_id_source that it has: the header
  * driftlock.kafka_stream_id_header, the message key, or the string at
  * driftlock.kafka_stream_id_field in payload[0..len) (the scored payload:
- * message_scored_payload()).  On success key holds a NUL-terminated, valid
- * UTF-8 id of 1 to STREAM_KEY_MAX bytes; otherwise problem says why.
+ * message_scored_payload()).  For a log record of an OpenTelemetry batch
+ * (record not NULL), the JSON field is no source; the record's resource
+ * attribute driftlock.otlp_stream_attribute is tried after the others.  On
+ * success key holds a NUL-terminated, valid UTF-8 id of 1 to
+ * STREAM_KEY_MAX bytes; otherwise problem says why.
  */
 extern bool message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t len,
-							   char *key, MessageProblem *problem);
+							   const OtlpRecord *record, char *key, MessageProblem *problem);
 
 /*
  * The bytes of a payload that are read and scored: without its Confluent
@@ -51,7 +55,8 @@ extern char *message_headers_json(const rd_kafka_message_t *msg);
  * the header uncertain: false.
  */
 extern bool dead_letter_stream_key(Jsonb *headers, const uint8_t *mkey, size_t mkey_len,
-								   const uint8_t *payload, size_t len, char *key,
+								   const uint8_t *payload, size_t len,
+								   const OtlpRecord *record, char *key,
 								   MessageProblem *problem);
 
 #endif

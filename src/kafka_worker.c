@@ -67,6 +67,7 @@
 #include "kafka_reachability.h"
 #include "kafka_worker.h"
 #include "kafka_worker_start.h"
+#include "message/otlp_logs.h"
 #include "message_metadata.h"
 #include "metrics.h"
 #include "offset_fence.h"
@@ -398,7 +399,9 @@ settings_changed(const ConsumerSettings *s)
 {
 	return strcmp(s->brokers, driftlock_kafka_brokers) != 0 ||
 		strcmp(s->topic, driftlock_kafka_topic) != 0 ||
-		strcmp(s->group, driftlock_kafka_group_id) != 0;
+		strcmp(s->group, driftlock_kafka_group_id) != 0 ||
+		s->format != driftlock_kafka_format ||
+		strcmp(s->otlp_stream_attribute, driftlock_otlp_stream_attribute) != 0;
 }
 
 /*
@@ -463,8 +466,31 @@ static void
 dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detail)
 {
 	metrics_count_dead_letter(reason);
-	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset, -1,
 					  reason, detail, msg, msg->payload, msg->payload ? msg->len : 0);
+}
+
+/* The encoding of OpenTelemetry batches (driftlock.kafka_format otlp_*). */
+static OtlpEncoding
+otlp_encoding(void)
+{
+	return driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO;
+}
+
+/* One log record of a decoded batch as a dead letter of its own. */
+static void
+record_dead_letter(const rd_kafka_message_t *msg, const uint8_t *batch_bytes,
+				   const OtlpRecord *record, const char *reason, const char *detail)
+{
+	/* the record alone, as a batch that driftlock_replay_dead_letters() reads */
+	size_t		len = otlp_single_record(batch_bytes, otlp_encoding(), record, NULL, 0);
+	uint8_t    *single = palloc(Max(len, 1));
+
+	(void) otlp_single_record(batch_bytes, otlp_encoding(), record, single, len);
+	metrics_count_dead_letter(reason);
+	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
+					  (int32) record->index, reason, detail, msg, single, len);
+	pfree(single);
 }
 
 /*
@@ -475,16 +501,38 @@ static const char *failing_step = "insert_failed";
 static ReplayKind failing_kind = REPLAY_LIVE;
 
 /*
- * One message: a dead letter, nothing, or an anomaly; never an error for
- * bad input.  A replayed message only teaches its detector (replay.c).
+ * One event of a message: the message itself (raw), or one log record of
+ * the OpenTelemetry batch it holds (record not NULL; batch_bytes is the
+ * payload it was decoded from).
+ */
+typedef struct MessageEvent
+{
+	const rd_kafka_message_t *msg;
+	ReplayKind	kind;
+	const uint8_t *bytes;		/* what is scored */
+	size_t		len;
+	const OtlpRecord *record;
+	const uint8_t *batch_bytes;
+} MessageEvent;
+
+static void
+event_dead_letter(const MessageEvent *ev, const char *reason, const char *detail)
+{
+	if (ev->record == NULL)
+		dead_letter(ev->msg, reason, detail);
+	else
+		record_dead_letter(ev->msg, ev->batch_bytes, ev->record, reason, detail);
+}
+
+/*
+ * An event of a message, its stream id found: a dead letter, nothing, or
+ * an anomaly.  A replayed event only teaches its detector (replay.c).
  */
 static void
-process_message(const rd_kafka_message_t *msg, ReplayKind kind)
+process_event(const MessageEvent *ev, const char *key)
 {
-	const uint8_t *payload = msg->payload;
-	size_t		len = payload ? msg->len : 0;
-	char		key[STREAM_KEY_MAX + 1];
-	MessageProblem problem;
+	const rd_kafka_message_t *msg = ev->msg;
+	ReplayKind	kind = ev->kind;
 	pg_uuid_t	stream_id;
 	cbad_config cfg;
 	bool		learn_only;
@@ -494,6 +542,144 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	cbad_verdict verdict;
 	cbad_status status;
 	AnomalySource src;
+
+	/* live messages may create their stream (stream_autocreate.c) */
+	resolved = stream_resolve(key, kind == REPLAY_LIVE ? STREAM_CREATE_IN_BATCH : STREAM_FIND_ONLY,
+							  &stream_id, &cfg, &learn_only);
+	if (resolved != STREAM_FOUND)
+	{
+		char		detail[STREAM_KEY_MAX + 128];
+
+		if (kind == REPLAY_LEARN)
+			return;				/* dropped since */
+		if (resolved == STREAM_OVER_LIMIT)
+		{
+			stream_limit_detail(detail, sizeof(detail));
+			event_dead_letter(ev, "stream_limit", detail);
+			return;
+		}
+		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
+		event_dead_letter(ev, "unknown_stream", detail);
+		return;
+	}
+
+	memset(&src, 0, sizeof(src));
+	src.topic = rd_kafka_topic_name(msg->rkt);
+	src.partition = msg->partition;
+	src.offset = msg->offset;
+	src.record_index = ev->record ? (int32) ev->record->index : 0;
+	src.has_timestamp = message_timestamp(msg, &src.timestamp, NULL);
+	src.message = msg;
+
+	failing_step = "detector_error";
+	det = detector_cache_get(&stream_id, &cfg, &fresh);
+	/*
+	 * Feedback, and a detector started afresh for new settings, happen at a
+	 * point a replay would not reproduce: checkpoint with this batch.
+	 * Pending feedback waits for live messages; it is learnt before the
+	 * stream's first event of the batch.
+	 */
+	if (fresh)
+		checkpoint_request();
+	if (kind == REPLAY_LIVE && feedback_pending(&stream_id) &&
+		feedback_apply(&stream_id, det, &src) > 0)
+		checkpoint_request();
+	/*
+	 * A failed update may leave the detector half changed, so it must not be
+	 * saved: fail the batch, which drops the cache and replays from the
+	 * checkpoint.
+	 */
+	status = learn_only
+		? cbad_detector_observe_learning(det, ev->bytes, ev->len, &verdict)
+		: cbad_detector_observe(det, ev->bytes, ev->len, &verdict);
+	detector_cache_used(&stream_id, det);
+	if (status != CBAD_OK)
+		driftlock_report_status(status, "scoring a Kafka message");
+	if (kind == REPLAY_LEARN)
+		return;
+	failing_step = "insert_failed";
+	driftlock_stream_record(&stream_id, det, ev->bytes, ev->len, &verdict, &src, NULL, NULL);
+}
+
+/* The OpenTelemetry decoder allocates in the message's memory context. */
+static void *
+otlp_palloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
+
+static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
+
+/*
+ * Decode an OpenTelemetry batch into *out; false after a whole-message
+ * dead letter (invalid_otlp) for a live one.
+ */
+static bool
+decode_batch(const rd_kafka_message_t *msg, ReplayKind kind, const uint8_t *payload,
+			 size_t len, OtlpBatch *out)
+{
+	char		err[256];
+	char		detail[400];
+
+	if (otlp_decode(payload, len, otlp_encoding(), driftlock_otlp_stream_attribute,
+					&otlp_allocator, out, err, sizeof(err)))
+		return true;
+	if (kind == REPLAY_LIVE)
+	{
+		snprintf(detail, sizeof(detail),
+				 "The payload is not an OpenTelemetry logs batch in %s (driftlock.kafka_format): %s",
+				 otlp_encoding() == OTLP_JSON ? "otlp_json" : "otlp_proto", err);
+		dead_letter(msg, "invalid_otlp", detail);
+	}
+	return false;
+}
+
+/* Each log record of an OpenTelemetry batch, an event of its own. */
+static void
+process_batch_records(const rd_kafka_message_t *msg, ReplayKind kind, const uint8_t *payload,
+					  size_t len)
+{
+	const char *topic = rd_kafka_topic_name(msg->rkt);
+	OtlpBatch	b;
+	MessageEvent ev = {msg, kind, NULL, 0, NULL, payload};
+
+	if (!decode_batch(msg, kind, payload, len, &b))
+		return;
+	for (size_t i = 0; i < b.count; i++)
+	{
+		const OtlpRecord *r = &b.records[i];
+		char		key[STREAM_KEY_MAX + 1];
+		MessageProblem problem;
+
+		if (kind == REPLAY_LEARN &&
+			replay_record_skipped(topic, msg->partition, msg->offset, (int32) r->index))
+			continue;
+		ev.record = r;
+		ev.bytes = (const uint8_t *) r->text;
+		ev.len = r->text_len;
+		if (!message_stream_key(msg, payload, len, r, key, &problem))
+		{
+			if (kind == REPLAY_LIVE)
+				event_dead_letter(&ev, problem.reason, problem.detail);
+			continue;
+		}
+		process_event(&ev, key);
+	}
+}
+
+/*
+ * One message: a dead letter, nothing, or an anomaly (for each log record,
+ * with driftlock.kafka_format otlp_*); never an error for bad input.  A
+ * replayed message only teaches its detectors (replay.c).
+ */
+static void
+process_message(const rd_kafka_message_t *msg, ReplayKind kind)
+{
+	const uint8_t *payload = msg->payload;
+	size_t		len = payload ? msg->len : 0;
+	char		key[STREAM_KEY_MAX + 1];
+	MessageProblem problem;
+	MessageEvent ev = {msg, kind, NULL, 0, NULL, NULL};
 
 	if (kind == REPLAY_SKIP)
 		return;
@@ -510,65 +696,20 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 		return;
 	}
 	message_scored_payload(&payload, &len);	/* kafka_strip_schema_header */
-	if (!message_stream_key(msg, payload, len, key, &problem))
+	if (driftlock_kafka_format != KAFKA_FORMAT_RAW)
+	{
+		process_batch_records(msg, kind, payload, len);
+		return;
+	}
+	if (!message_stream_key(msg, payload, len, NULL, key, &problem))
 	{
 		if (kind == REPLAY_LIVE)
 			dead_letter(msg, problem.reason, problem.detail);
 		return;
 	}
-	/* live messages may create their stream (stream_autocreate.c) */
-	resolved = stream_resolve(key, kind == REPLAY_LIVE ? STREAM_CREATE_IN_BATCH : STREAM_FIND_ONLY,
-							  &stream_id, &cfg, &learn_only);
-	if (resolved != STREAM_FOUND)
-	{
-		char		detail[STREAM_KEY_MAX + 128];
-
-		if (kind == REPLAY_LEARN)
-			return;				/* dropped since */
-		if (resolved == STREAM_OVER_LIMIT)
-		{
-			stream_limit_detail(detail, sizeof(detail));
-			dead_letter(msg, "stream_limit", detail);
-			return;
-		}
-		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
-		dead_letter(msg, "unknown_stream", detail);
-		return;
-	}
-
-	src.topic = rd_kafka_topic_name(msg->rkt);
-	src.partition = msg->partition;
-	src.offset = msg->offset;
-	src.has_timestamp = message_timestamp(msg, &src.timestamp, NULL);
-	src.message = msg;
-
-	failing_step = "detector_error";
-	det = detector_cache_get(&stream_id, &cfg, &fresh);
-	/*
-	 * Feedback, and a detector started afresh for new settings, happen at a
-	 * point a replay would not reproduce: checkpoint with this batch.
-	 * Pending feedback waits for live messages.
-	 */
-	if (fresh)
-		checkpoint_request();
-	if (kind == REPLAY_LIVE && feedback_pending(&stream_id) &&
-		feedback_apply(&stream_id, det, &src) > 0)
-		checkpoint_request();
-	/*
-	 * A failed update may leave the detector half changed, so it must not be
-	 * saved: fail the batch, which drops the cache and replays from the
-	 * checkpoint.
-	 */
-	status = learn_only
-		? cbad_detector_observe_learning(det, payload, len, &verdict)
-		: cbad_detector_observe(det, payload, len, &verdict);
-	detector_cache_used(&stream_id, det);
-	if (status != CBAD_OK)
-		driftlock_report_status(status, "scoring a Kafka message");
-	if (kind == REPLAY_LEARN)
-		return;
-	failing_step = "insert_failed";
-	driftlock_stream_record(&stream_id, det, payload, len, &verdict, &src, NULL, NULL);
+	ev.bytes = payload;
+	ev.len = len;
+	process_event(&ev, key);
 }
 
 /*
@@ -702,6 +843,30 @@ process_batch(int from, int to, bool caught_up)
 }
 
 /*
+ * A message that failed as a whole: one dead letter, or one per log record
+ * of an OpenTelemetry batch, each then replayable on its own (none of its
+ * records taught a detector: the replay skips them all).
+ */
+static void
+dead_letter_whole(const rd_kafka_message_t *msg, const char *reason, const char *detail)
+{
+	const uint8_t *payload = msg->payload;
+	size_t		len = payload ? msg->len : 0;
+	OtlpBatch	b;
+
+	message_scored_payload(&payload, &len);
+	if (driftlock_kafka_format == KAFKA_FORMAT_RAW ||
+		len > (size_t) driftlock_kafka_max_payload_bytes ||
+		!decode_batch(msg, REPLAY_LEARN, payload, len, &b) || b.count == 0)
+	{
+		dead_letter(msg, reason, detail);
+		return;
+	}
+	for (size_t i = 0; i < b.count; i++)
+		record_dead_letter(msg, payload, &b.records[i], reason, detail);
+}
+
+/*
  * A message that fails even alone becomes a dead letter, with the error, in
  * a transaction of its own that also moves its partition's offset past it:
  * one poisonous message (a trigger that rejects its anomaly row, a damaged
@@ -718,7 +883,7 @@ dead_letter_failed(const rd_kafka_message_t *msg, const char *reason, ErrorData 
 
 	spi_xact_begin();
 	fence_begin();
-	dead_letter(msg, reason, detail);
+	dead_letter_whole(msg, reason, detail);
 	fence_save_offset(driftlock_kafka_group_id, rd_kafka_topic_name(msg->rkt),
 					  msg->partition, msg->offset + 1, msg->offset);
 	spi_xact_commit();

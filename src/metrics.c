@@ -32,11 +32,12 @@
 
 #define STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/driftlock.stat"
 #define STAT_FILE_TMP STAT_FILE ".tmp"
-#define STAT_MAGIC 0x444c4d35	/* "DLM5" */
+#define STAT_MAGIC 0x444c4d36	/* "DLM6" */
 
 const char *const metrics_reasons[METRICS_REASONS] = {
 	"payload_too_large", "missing_stream_id", "invalid_stream_id", "unknown_stream",
-	"invalid_json", "detector_error", "insert_failed", "retention_gap", "stream_limit"
+	"invalid_json", "detector_error", "insert_failed", "retention_gap", "stream_limit",
+	"invalid_otlp"
 };
 
 const char *const metrics_bands[METRICS_BANDS] = {"low", "medium", "high"};

@@ -7,7 +7,7 @@
 #include "utils/uuid.h"
 
 /* Dead-letter reason codes, in the order the counters keep them. */
-#define METRICS_REASONS 9
+#define METRICS_REASONS 10
 extern const char *const metrics_reasons[METRICS_REASONS];
 
 /* Severity bands of incidents: low (< 50), medium (< 75), high. */

@@ -130,14 +130,18 @@ fenced(const char *group, const char *topic, int32 partition, bool had, int64 sa
 }
 
 void
-fence_message_taken(const char *topic, int32 partition, int64 offset)
+fence_message_taken(const char *topic, int32 partition, int64 offset, int32 record_index)
 {
+	char		position[32] = "";
+
+	if (record_index > 0)
+		snprintf(position, sizeof(position), " (log record %d)", record_index);
 	tripped = true;
 	ereport(ERROR,
 			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 			 errmsg("driftlock batch fenced: partition %s[%d] has a new owner", topic, partition),
-			 errdetail("Message %s[%d]@%lld was recorded by another worker or instance meanwhile. The batch is rolled back.",
-					   topic, partition, (long long) offset),
+			 errdetail("Message %s[%d]@%lld%s was recorded by another worker or instance meanwhile. The batch is rolled back.",
+					   topic, partition, (long long) offset, position),
 			 errhint(FENCED_HINT)));
 }
 

@@ -42,7 +42,8 @@ extern void fence_save_checkpoint(const char *group, const char *topic, int32 pa
  * The message at offset was recorded by another worker while this one
  * processed it: raise the fenced error.
  */
-extern void fence_message_taken(const char *topic, int32 partition, int64 offset);
+extern void fence_message_taken(const char *topic, int32 partition, int64 offset,
+								int32 record_index);
 
 /* The transaction committed: what it wrote is now what the worker saw last. */
 extern void fence_committed(void);

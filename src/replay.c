@@ -9,7 +9,8 @@
  * the saved state, reaches the same verdicts, but nothing is written for
  * them -- their anomalies, incidents and dead letters are committed
  * already.  Messages that were set aside as dead letters never taught the
- * detector, so they are skipped.  Past the committed offset, processing is
+ * detector, so they are skipped, and so are the log records of
+ * OpenTelemetry batches that were set aside one by one.  Past the committed offset, processing is
  * live again.
  */
 #include "postgres.h"
@@ -24,7 +25,7 @@ typedef struct ReplayRange
 	char	   *topic;
 	int32		partition;
 	int64		until;			/* first offset not committed */
-	int64	   *dead;			/* dead letters in the range, ascending */
+	DeadLetterPosition *dead;	/* dead letters in the range, ascending */
 	int			ndead;
 	int			next_dead;		/* the first of them not passed yet */
 } ReplayRange;
@@ -97,12 +98,29 @@ replay_kind(const char *topic, int32 partition, int64 offset)
 		return REPLAY_LIVE;
 	}
 	/* a partition's messages come in offset order */
-	while (r->next_dead < r->ndead && r->dead[r->next_dead] < offset)
+	while (r->next_dead < r->ndead && r->dead[r->next_dead].offset < offset)
 		r->next_dead++;
-	if (r->next_dead < r->ndead && r->dead[r->next_dead] == offset)
+	if (r->next_dead < r->ndead && r->dead[r->next_dead].offset == offset &&
+		r->dead[r->next_dead].record_index < 0)
 		return REPLAY_SKIP;
 	replayed++;
 	return REPLAY_LEARN;
+}
+
+bool
+replay_record_skipped(const char *topic, int32 partition, int64 offset, int32 record_index)
+{
+	int			i = nranges > 0 ? find_range(topic, partition) : -1;
+	ReplayRange *r;
+
+	if (i < 0)
+		return false;
+	/* replay_kind() has passed the dead letters before this message */
+	r = &ranges[i];
+	for (int d = r->next_dead; d < r->ndead && r->dead[d].offset == offset; d++)
+		if (r->dead[d].record_index == record_index)
+			return true;
+	return false;
 }
 
 int64

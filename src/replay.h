@@ -23,6 +23,14 @@ extern void replay_plan(const char *topic, int32 partition, int64 from, int64 un
 extern ReplayKind replay_kind(const char *topic, int32 partition, int64 offset);
 
 /*
+ * Whether log record record_index of the message at offset, which
+ * replay_kind() said to learn, was set aside as a dead letter of its own:
+ * then it taught no detector, and is skipped.
+ */
+extern bool replay_record_skipped(const char *topic, int32 partition, int64 offset,
+								  int32 record_index);
+
+/*
  * Where the partition's committed results end while it is being replayed
  * (its plan's until), else -1.
  */

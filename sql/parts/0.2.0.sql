@@ -412,11 +412,12 @@ ALTER TABLE driftlock.dead_letters ADD CONSTRAINT dead_letters_reason_valid CHEC
     'detector_error',
     'insert_failed',
     'retention_gap',
-    'stream_limit'));
+    'stream_limit',
+    'invalid_otlp'));
 ALTER TABLE driftlock.dead_letters ADD CONSTRAINT dead_letters_range_valid
     CHECK (kafka_offset_end IS NULL OR kafka_offset_end > kafka_offset);
 COMMENT ON COLUMN driftlock.dead_letters.reason IS
-'why the message was set aside: payload_too_large, missing_stream_id, invalid_stream_id, unknown_stream, invalid_json, detector_error, insert_failed, retention_gap (a range of messages deleted by Kafka before they were read), or stream_limit (driftlock.kafka_max_streams streams exist, none was created for the name)';
+'why the message was set aside: payload_too_large, missing_stream_id, invalid_stream_id, unknown_stream, invalid_json, detector_error, insert_failed, retention_gap (a range of messages deleted by Kafka before they were read), stream_limit (driftlock.kafka_max_streams streams exist, none was created for the name), or invalid_otlp (driftlock.kafka_format is otlp_json or otlp_proto and the message is not such a batch)';
 
 -- ---------------------------------------------------------------------------
 -- Retention (docs/operations.md#retention)
