@@ -118,6 +118,19 @@ FROM unnest(ARRAY['payload_too_large', 'missing_stream_id', 'invalid_stream_id',
                   'invalid_json', 'detector_error', 'insert_failed', 'retention_gap', 'stream_limit', 'invalid_otlp']) WITH ORDINALITY AS t(r, n);
 SELECT reason, count(*) FROM driftlock.dead_letters GROUP BY reason ORDER BY reason;
 
+-- log records of an OpenTelemetry batch: a dead letter each, and at most one
+-- for the whole message (NULLS NOT DISTINCT)
+INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_record_index, reason)
+VALUES ('otlp', 0, 1, 0, 'unknown_stream'), ('otlp', 0, 1, 1, 'missing_stream_id'),
+       ('otlp', 0, 2, NULL, 'invalid_otlp');
+INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_record_index, reason)
+VALUES ('otlp', 0, 1, 1, 'unknown_stream');
+INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_record_index, reason)
+VALUES ('otlp', 0, 2, NULL, 'insert_failed');
+INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, kafka_record_index, reason)
+VALUES ('otlp', 0, 3, -1, 'unknown_stream');
+DELETE FROM driftlock.dead_letters WHERE kafka_topic = 'otlp';
+
 -- kafka offsets and stream state
 INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset)
 VALUES ('driftlock-api', 'events', 0, 43);

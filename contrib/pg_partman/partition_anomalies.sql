@@ -25,7 +25,7 @@
 --   3. A partitioned driftlock.anomalies, with the same columns, defaults,
 --      checks, comments, indexes, foreign keys and privileges, takes the
 --      rows.  The unique keys that do not include detected_at -- the id and
---      the Kafka position (topic, partition, offset) -- are on each
+--      the Kafka position (topic, partition, offset, record index) -- are on each
 --      partition, made by pg_partman from the template table
 --      driftlock.anomalies_template.
 --   4. pg_partman creates the partitions, from the oldest anomaly's interval
@@ -75,12 +75,12 @@ CREATE TABLE driftlock.anomalies (LIKE driftlock.anomalies_unpartitioned
     INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE INCLUDING COMMENTS)
     PARTITION BY RANGE (detected_at);
 COMMENT ON TABLE driftlock.anomalies IS
-'events flagged as anomalous by the detector; at most one row per Kafka message; partitioned by detected_at (pg_partman)';
+'events flagged as anomalous by the detector; at most one row per Kafka message (per log record of an OpenTelemetry batch); partitioned by detected_at (pg_partman)';
 
 CREATE TABLE driftlock.anomalies_template (LIKE driftlock.anomalies_unpartitioned);
 ALTER TABLE driftlock.anomalies_template
     ADD PRIMARY KEY (id),
-    ADD UNIQUE (kafka_topic, kafka_partition, kafka_offset);
+    ADD UNIQUE (kafka_topic, kafka_partition, kafka_offset, kafka_record_index);
 COMMENT ON TABLE driftlock.anomalies_template IS
 'pg_partman template of the partitions of driftlock.anomalies: their unique keys (id, Kafka position); holds no rows';
 

@@ -528,3 +528,5 @@ ALTER TABLE driftlock.dead_letters
         UNIQUE NULLS NOT DISTINCT (kafka_topic, kafka_partition, kafka_offset, kafka_record_index);
 COMMENT ON COLUMN driftlock.dead_letters.kafka_record_index IS
 'null when the dead letter is the whole Kafka message; else the index of the log record of an OpenTelemetry batch it stands for, whose payload is then that record alone as a batch in the message''s encoding';
+COMMENT ON TABLE driftlock.anomalies IS
+'events flagged as anomalous by the detector; at most one row per Kafka message, or per log record of an OpenTelemetry batch';
