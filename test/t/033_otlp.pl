@@ -150,36 +150,53 @@ for my $enc (qw(proto json))
 		"$enc: the notice says why it stays");
 }
 
-# ---- exactly once: 30 more batches, the proto instance killed -9 mid-way
+# ---- exactly once: 30 more messages, the proto instance killed -9 mid-way
 # through them.  Its worker is off while they are produced: a worker that
 # kept pace with the producer would checkpoint after every batch, and the
-# kill would leave nothing to replay.
+# kill would leave nothing to replay.  The seventh (offset 16) is a batch of
+# 3 records of a service with no stream: record dead letters.  Its stream
+# is created once they are committed, before the kill: the replay after it
+# must not teach them to that stream, which never learnt them.
 $node{proto}->safe_psql('postgres', 'ALTER SYSTEM SET driftlock.kafka_enabled = off; SELECT pg_reload_conf()');
 ok(poll_until($node{proto}, q{SELECT count(*) FROM pg_stat_activity
 WHERE backend_type = 'driftlock kafka worker' AND query LIKE 'disabled%'}, '1', 30),
 	'proto: the worker is disabled');
 for my $enc (qw(json proto))
 {
-	my @offsets = produce_raw($kafka, $topic{$enc}, 0, [ batches($enc, 10, 40) ]);
-	is(scalar @offsets, 30, "$enc: 30 more batches produced");
+	my @m = (batches($enc, 10, 16),
+		{ headers => [], payload => batch($enc, '-s', 1, '-r', 3, '-p', 'late-', '-S', 98) },
+		batches($enc, 17, 40));
+	my @offsets = produce_raw($kafka, $topic{$enc}, 0, \@m);
+	is("$offsets[0]..$offsets[-1]", '10..39', "$enc: 30 more messages produced");
 }
 $node{proto}->safe_psql('postgres', 'ALTER SYSTEM RESET driftlock.kafka_enabled; SELECT pg_reload_conf()');
 my ($pid) = worker_pids($node{proto});
-my $seen = wait_committed($node{proto}, $group, 20, 120);
+my $seen = wait_committed($node{proto}, $group, 17, 120);
+$node{proto}->safe_psql('postgres', "INSERT INTO driftlock.streams (name) VALUES ('late-0')");
+$seen = wait_committed($node{proto}, $group, 24, 120);
 $node{proto}->kill9;
 note("killed -9 with $seen messages committed");
 cmp_ok($seen, '<', 40, 'the kill came before the end of the backlog');
 my $log_at = -s $node{proto}->logfile;
 restart_after_postmaster_kill($node{proto}, $pid, 'proto');
+ok(wait_offsets($node{json}, $group, [ [ $topic{json}, 0, 39 ] ], 180),
+	'json: the worker consumed the 40 messages');
+$node{json}->safe_psql('postgres', "INSERT INTO driftlock.streams (name) VALUES ('late-0')");
 for my $enc (qw(proto json))
 {
 	ok(wait_offsets($node{$enc}, $group, [ [ $topic{$enc}, 0, 39 ] ], 180),
 		"$enc: the worker consumed the 40 messages");
-	ok(poll_until($node{$enc}, $events_sql, 'new-0:5 svc-0:3800 svc-1:3800 svc-2:3800', 60),
-		"$enc: each record learnt once");
+	ok(poll_until($node{$enc}, $events_sql, 'late-0:0 new-0:5 svc-0:3700 svc-1:3700 svc-2:3700', 60),
+		"$enc: each record learnt once, none of those set aside");
+	is($node{$enc}->safe_psql('postgres', q{
+SELECT string_agg(format('%s/%s', kafka_offset, kafka_record_index), ' ' ORDER BY kafka_record_index)
+FROM driftlock.dead_letters WHERE reason = 'unknown_stream'}), '16/0 16/1 16/2',
+		"$enc: the late service's records are dead letters, once");
 }
-like(slurp_file($node{proto}->logfile, $log_at), qr/will replay otlp-proto\[0\] from offset/,
-	'proto: the restarted worker replayed batches from its checkpoint');
+my ($replay_from) = slurp_file($node{proto}->logfile, $log_at) =~ /will replay otlp-proto\[0\] from offset (\d+)/;
+ok(defined $replay_from && $replay_from <= 16,
+	'proto: the restarted worker replayed from its checkpoint, before the late records ('
+	  . ($replay_from // 'no replay') . ')');
 %anomalies = map { ($_ => $node{$_}->safe_psql('postgres', $anomalies_sql)) } qw(proto json);
 is($anomalies{proto}, $anomalies{json},
 	'after kill -9 and recovery: the same anomalies as the instance that was not killed');
