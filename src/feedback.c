@@ -5,7 +5,8 @@
  * rows into driftlock.feedback.  The writer of the stream (the Kafka worker,
  * or driftlock_observe()) learns them before the stream's next event and
  * marks them applied in the same transaction, with the event count and the
- * Kafka message before which they took effect.  A crash before that commit
+ * Kafka message before which they took effect (for an OpenTelemetry
+ * batch: before the stream's first log record in it).  A crash before that commit
  * rolls both back, so the replay learns the feedback before the same
  * message again and gives the same verdicts.
  */

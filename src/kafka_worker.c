@@ -3,11 +3,15 @@
  *
  * A message goes through: the consumer (kafka_consumer.c) -> a batch of at
  * most driftlock.kafka_max_in_flight messages or driftlock.kafka_batch_ms
- * -> for each message: stream resolution (kafka_message.c, stream_lookup.c)
- * -> the stream's detector (detector_cache.c) -> an anomaly row or a dead
- * letter -> one transaction that also saves the next offsets
- * (batch_writer.c) and, at checkpoints, the changed detectors
- * (checkpoint.c) -> commit, then the offsets to Kafka, asynchronously.
+ * -> for each message, or each log record of the OpenTelemetry batch it
+ * holds (driftlock.kafka_format; message/otlp_logs.c): stream resolution
+ * (kafka_message.c, stream_lookup.c) -> the stream's detector
+ * (detector_cache.c) -> an anomaly row or a dead letter -> one transaction
+ * that also saves the next offsets (batch_writer.c) and, at checkpoints,
+ * the changed detectors (checkpoint.c) -> commit, then the offsets to
+ * Kafka, asynchronously.  The records of a message commit together, so
+ * offsets stay per message; a record's anomaly or dead letter carries its
+ * index in the message as the fourth part of its position.
  *
  * Exactly once: the offsets, the anomalies and the dead letters commit
  * together; the detector states commit at checkpoints with the offsets
