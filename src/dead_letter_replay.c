@@ -60,10 +60,10 @@
  * With driftlock.kafka_format otlp_*, a dead letter of a log record holds
  * that record alone, as a batch of one: it is decoded and replayed as the
  * record, at its position (with its record index).  A whole message of
- * several records (a batch that failed as a whole before 0.2.0's record
- * dead letters, or was set aside under another format) stays, reported:
- * its records belong to several streams, and a stream's replay is one
- * transaction of its own.  Such batches are produced to Kafka again.
+ * several records (a batch over driftlock.kafka_max_payload_bytes when it
+ * came, a message set aside under the raw format) stays, reported: its
+ * records may belong to several streams, and each stream's replay is a
+ * subtransaction of its own.  Such batches are produced to Kafka again.
  *
  * Replayed events reach their detector after the events that came since
  * they were set aside, so their verdicts can differ from what they would
