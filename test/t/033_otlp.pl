@@ -206,6 +206,20 @@ SELECT count(*) FROM driftlock.anomalies WHERE kafka_offset >= 10 AND kafka_reco
 SELECT count(*) FROM driftlock.anomalies WHERE kafka_offset >= 10 AND kafka_record_index % 100 IN (50, 80)}),
 	'the injected anomalies after the kill are recorded as by the other instance');
 
+# ---- a reload to another format: the worker reconnects, reads on in it
+$log_at = -s $node{proto}->logfile;
+$node{proto}->safe_psql('postgres', "ALTER SYSTEM SET driftlock.kafka_format = 'otlp_json'; SELECT pg_reload_conf()");
+my @offsets = produce_raw($kafka, $topic{proto}, 0,
+	[ { headers => [], payload => batch('json', '-s', 3, '-r', 100, '-S', 41) } ]);
+ok(wait_offsets($node{proto}, $group, [ [ $topic{proto}, 0, $offsets[0] ] ], 60),
+	'proto, switched to otlp_json: the worker consumed a JSON batch');
+ok(poll_until($node{proto}, $events_sql, 'late-0:0 new-0:5 svc-0:3800 svc-1:3800 svc-2:3800', 60),
+	'its records are read as records');
+like(slurp_file($node{proto}->logfile, $log_at), qr/reconnecting: settings changed/,
+	'the worker reconnected for the new format');
+is($node{proto}->safe_psql('postgres', "SELECT count(*) FROM driftlock.dead_letters WHERE reason = 'invalid_otlp'"),
+	'1', 'no new invalid_otlp dead letter');
+
 $node{$_}->stop for qw(proto json);
 $kafka->stop;
 done_testing();
