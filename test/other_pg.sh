@@ -36,7 +36,7 @@ TAP_TESTS=${TAP_TESTS:-"test/t/001_preload.pl test/t/002_no_preload.pl test/t/00
 	test/t/01[0-9]_*.pl test/t/020_metrics.pl test/t/023_checkpoint_replay.pl
 	test/t/024_standby_failover.pl test/t/025_two_instances.pl test/t/026_retention.pl
 	test/t/027_misconfiguration.pl test/t/029_consumer_options.pl test/t/031_message_metadata.pl
-	test/t/032_auto_create_streams.pl test/t/04[1-3]_*.pl"}
+	test/t/032_auto_create_streams.pl test/t/033_otlp.pl test/t/04[1-3]_*.pl"}
 # not into make's environment: TAP_TESTS=1 is what makes PGXS's installcheck
 # run prove too
 export -n TAP_TESTS

@@ -101,7 +101,7 @@ done
 # (010), every dead-letter reason (011), a message failing every time (018)
 # and the hostile-input corpus, test/corpus/bad_input (019).
 TAP_WORKER="test/t/010_worker_basic.pl test/t/011_worker_dead_letters.pl
-	test/t/018_worker_poison.pl test/t/019_worker_bad_input.pl"
+	test/t/018_worker_poison.pl test/t/019_worker_bad_input.pl test/t/033_otlp.pl"
 # A test that kills server processes on purpose leaves "terminated by
 # signal" in its server log, which here means a sanitizer abort.
 KILLS_SERVER="kill\\([[:space:]]*['\"]?(SIG)?(KILL|ABRT|SEGV|BUS|9)['\"]?[[:space:]]*,"
