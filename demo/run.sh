@@ -10,6 +10,10 @@
 # worker consumes, then a report: events, the incidents with their severity
 # and explanation, the raw anomalies, dead letters, Prometheus metrics, and
 # how to connect with psql.
+# With --otlp the messages are OpenTelemetry logs export batches instead
+# (test/tools/otlp_gen, as the OpenTelemetry Collector's Kafka exporter
+# writes them), read with driftlock.kafka_format = otlp_proto: one event per
+# log record, its stream named by the service.name resource attribute.
 # Cleans up afterwards unless --keep.  See demo/README.md and --help.
 set -euo pipefail
 
@@ -26,6 +30,10 @@ the packages and the extension (sudo make install) must be there already.
 
 options:
   --short            a quick run (fewer events, about 15 s)
+  --otlp             OpenTelemetry logs instead of JSON events: export
+                     batches of 4 services x 100 log records (otlp_proto),
+                     read with driftlock.kafka_format = 'otlp_proto'; each
+                     record is an event of the stream its service.name names
   --keep             leave PostgreSQL and Kafka running at the end and print
                      how to connect and how to stop them
   --brokers H:P      produce to and consume from this Kafka instead of the
@@ -49,6 +57,7 @@ EOF
 
 SHORT=${DRIFTLOCK_DEMO_SHORT:-0}
 [ "$SHORT" = 1 ] || SHORT=0
+OTLP=0
 KEEP=0
 BUILD=1
 EXT_BROKERS=
@@ -59,6 +68,7 @@ STREAM_CONFIG='{"warmup": 100}'
 while [ $# -gt 0 ]; do
 	case $1 in
 		--short) SHORT=1 ;;
+		--otlp) OTLP=1 ;;
 		--keep) KEEP=1 ;;
 		--no-build) BUILD=0 ;;
 		--brokers|--topic|--events|--rate|--config)
@@ -93,8 +103,20 @@ case $EXT_BROKERS in *"'"*|*\\*) echo "demo: --brokers must not contain quotes" 
 SRC_DIR=$(cd "$(dirname "$0")/.." && pwd)
 MOCK=$SRC_DIR/test/tools/mock_kafka
 PRODUCER=$SRC_DIR/test/tools/demo_producer
+OTLP_GEN=$SRC_DIR/test/tools/otlp_gen
+PRODUCE_RAW=$SRC_DIR/test/tools/produce_raw
 GROUP=driftlock-demo
 STREAMS=(checkout payments search auth)
+PARTITIONS=4
+OTLP_RECORDS=100                # log records per service and batch
+if [ "$OTLP" = 1 ]; then
+	# otlp_gen names its services svc-0, svc-1, ...: one stream each.  One
+	# partition: a batch holds every service, and a stream's records must
+	# stay in one partition (docs/pipelines.md)
+	STREAMS=(svc-0 svc-1 svc-2 svc-3)
+	PARTITIONS=1
+	[ "$TOPIC" != driftlock-demo ] || TOPIC=driftlock-demo-otlp
+fi
 PACKAGES=(postgresql-15 postgresql-server-dev-15 librdkafka-dev libzstd-dev kcat build-essential)
 START=$(date +%s)
 
@@ -196,7 +218,13 @@ fi
 [ -f "$("$PG_CONFIG" --pkglibdir)/driftlock.so" ] &&
 	[ -f "$("$PG_CONFIG" --sharedir)/extension/driftlock.control" ] ||
 	die "the extension is not installed in $("$PG_CONFIG" --pkglibdir): run \"make && sudo make install\" (or this script as root)"
-[ -x "$PRODUCER" ] || die "$PRODUCER not found: run \"make tools\""
+if [ "$OTLP" = 1 ]; then
+	for tool in "$OTLP_GEN" "$PRODUCE_RAW"; do
+		[ -x "$tool" ] || die "$tool not found: run \"make tools\""
+	done
+else
+	[ -x "$PRODUCER" ] || die "$PRODUCER not found: run \"make tools\""
+fi
 [ -n "$EXT_BROKERS" ] || [ -x "$MOCK" ] || die "$MOCK not found: run \"make tools\""
 
 # ---- 3. PostgreSQL: initdb as the postgres user when root
@@ -242,7 +270,7 @@ if [ -n "$EXT_BROKERS" ]; then
 else
 	say "starting the embedded Kafka (test/tools/mock_kafka)"
 	# its own session: with --keep it outlives this script and its terminal
-	setsid "$MOCK" --topic "$TOPIC" --partitions 4 --port-file "$DIR/mock.port" \
+	setsid "$MOCK" --topic "$TOPIC" --partitions "$PARTITIONS" --port-file "$DIR/mock.port" \
 		</dev/null >"$DIR/mock.log" 2>&1 &
 	MOCK_PID=$!
 	for _ in $(seq 150); do
@@ -252,7 +280,7 @@ else
 	done
 	[ -s "$DIR/mock.port" ] || { cat "$DIR/mock.log" >&2; die "mock_kafka did not start within 15 s"; }
 	BOOTSTRAP=$(cat "$DIR/mock.port")
-	echo "    bootstrap servers $BOOTSTRAP, topic $TOPIC (4 partitions), pid $MOCK_PID"
+	echo "    bootstrap servers $BOOTSTRAP, topic $TOPIC ($PARTITIONS partition$([ "$PARTITIONS" = 1 ] || echo s)), pid $MOCK_PID"
 fi
 
 say "starting PostgreSQL on port $PORT (data and socket in $DIR)"
@@ -270,11 +298,18 @@ driftlock.kafka_enabled = off   # switched on once the streams exist
 driftlock.kafka_brokers = '$BOOTSTRAP'
 driftlock.kafka_topic = '$TOPIC'
 driftlock.kafka_group_id = '$GROUP'
-driftlock.kafka_stream_id_header = 'X-Stream-Id'
 driftlock.kafka_properties = 'session.timeout.ms=6000;heartbeat.interval.ms=500'
 driftlock.kafka_max_in_flight = 500
 driftlock.kafka_batch_ms = 200
 CONF
+if [ "$OTLP" = 1 ]; then
+	cat >>"$DIR/data/postgresql.conf" <<CONF
+driftlock.kafka_format = 'otlp_proto'             # OpenTelemetry logs export batches
+driftlock.otlp_stream_attribute = 'service.name'  # the default: a record's stream
+CONF
+else
+	echo "driftlock.kafka_stream_id_header = 'X-Stream-Id'" >>"$DIR/data/postgresql.conf"
+fi
 "${RUN[@]}" "$PG_CTL" -D "$DIR/data" -l "$DIR/postgresql.log" -w -t 60 start >/dev/null ||
 	{ tail -20 "$DIR/postgresql.log" >&2; die "PostgreSQL did not start"; }
 PG_STARTED=1
@@ -287,9 +322,76 @@ psql_q "INSERT INTO driftlock.streams (name, config) VALUES $values" >/dev/null
 "${psql_cmd[@]}" -c "ALTER SYSTEM SET driftlock.kafka_enabled = on" -c "SELECT pg_reload_conf()" >/dev/null
 
 # ---- 5. produce, and watch the worker consume
-say "producing about $EVENTS events at ${RATE}/s with injected incidents (test/tools/demo_producer)"
-"$PRODUCER" --brokers "$BOOTSTRAP" --topic "$TOPIC" --events "$EVENTS" --rate "$RATE" \
-	--status-file "$DIR/producer.status" </dev/null >"$DIR/producer.log" 2>&1 &
+
+# --otlp: export batches of otlp_gen, each sent as one message to partition
+# 0 by produce_raw, at about RATE records a second; the status file has the
+# lines of demo_producer's, counting log records.  Batch b has seed b + 1;
+# the batches at 40% and 75% get anomalous records (otlp_gen -a: the same
+# record numbers in every service), listed in $DIR/injected as "offset
+# record_index service".  Half-way come a message that is no batch
+# (invalid_otlp) and a batch of 5 records of the service billing-0, which
+# has no stream (5 unknown_stream dead letters, one per record).
+OTLP_BATCH_RECORDS=$(( ${#STREAMS[@]} * OTLP_RECORDS ))
+OTLP_BATCHES=$(( (EVENTS + OTLP_BATCH_RECORDS - 1) / OTLP_BATCH_RECORDS ))
+[ "$OTLP_BATCHES" -ge 3 ] || OTLP_BATCHES=3
+OTLP_INJECT_AT=$(( OTLP_BATCHES * 40 / 100 ))
+OTLP_INJECT_AT2=$(( OTLP_BATCHES * 75 / 100 ))
+[ "$OTLP_INJECT_AT2" -gt "$OTLP_INJECT_AT" ] || OTLP_INJECT_AT2=$(( OTLP_INJECT_AT + 1 ))
+OTLP_TOTAL=$(( OTLP_BATCHES * OTLP_BATCH_RECORDS + 5 + 1 ))
+otlp_producer() {
+	local b produced=0 messages=0 last= out n args=() anomalous=
+	otlp_status() {
+		{
+			printf 'produced %d\ndelivered %d\nfailed 0\ntotal %d\ndone %d\n' \
+				"$produced" "$produced" "$OTLP_TOTAL" "$1"
+			[ "$1" = 0 ] || printf 'end 0 %d\nmessages %d\n' $((last + 1)) "$messages"
+		} >"$DIR/producer.status.tmp" && mv "$DIR/producer.status.tmp" "$DIR/producer.status"
+	}
+	# one file as one message; its offset in $last
+	send() {
+		out=$({ printf 'message 0 %d\n' "$(stat -c %s "$1")"; cat "$1"; } |
+			"$PRODUCE_RAW" --brokers "$BOOTSTRAP" --topic "$TOPIC" --partition 0) || return 1
+		last=${out##* }
+		messages=$((messages + 1))
+	}
+	otlp_status 0
+	for ((b = 0; b < OTLP_BATCHES; b++)); do
+		case $b in
+			"$OTLP_INJECT_AT") anomalous=30,70 ;;
+			"$OTLP_INJECT_AT2") anomalous=55 ;;
+			*) anomalous= ;;
+		esac
+		args=(-e proto -s "${#STREAMS[@]}" -r "$OTLP_RECORDS" -S $((b + 1)) -p svc- -o "$DIR/batch.bin")
+		[ -z "$anomalous" ] || args+=(-a "$anomalous")
+		"$OTLP_GEN" "${args[@]}" && send "$DIR/batch.bin" || return 1
+		echo "batch $b: offset $last, ${OTLP_BATCH_RECORDS} records${anomalous:+, anomalous record numbers $anomalous}"
+		for n in ${anomalous//,/ }; do
+			for ((s = 0; s < ${#STREAMS[@]}; s++)); do
+				echo "$last $((s * OTLP_RECORDS + n)) svc-$s" >>"$DIR/injected"
+			done
+		done
+		produced=$((produced + OTLP_BATCH_RECORDS))
+		if [ "$b" = $((OTLP_BATCHES / 2)) ]; then
+			printf 'this is not an export batch' >"$DIR/garbage.bin"
+			"$OTLP_GEN" -e proto -s 1 -r 5 -p billing- -S 99 -o "$DIR/billing.bin" &&
+				send "$DIR/garbage.bin" && send "$DIR/billing.bin" || return 1
+			echo "a message that is no batch, and a batch of billing-0 (no such stream)"
+			produced=$((produced + 6))
+		fi
+		otlp_status 0
+		[ "$RATE" = 0 ] || sleep "$(awk -v n="$OTLP_BATCH_RECORDS" -v r="$RATE" 'BEGIN { printf "%.2f", n / r }')"
+	done
+	otlp_status 1
+}
+if [ "$OTLP" = 1 ]; then
+	say "producing $OTLP_BATCHES OpenTelemetry logs batches (otlp_proto, ${#STREAMS[@]} services x $OTLP_RECORDS records) at about ${RATE} records/s with injected anomalies (test/tools/otlp_gen)"
+	: >"$DIR/injected"
+	otlp_producer </dev/null >"$DIR/producer.log" 2>&1 &
+else
+	say "producing about $EVENTS events at ${RATE}/s with injected incidents (test/tools/demo_producer)"
+	"$PRODUCER" --brokers "$BOOTSTRAP" --topic "$TOPIC" --events "$EVENTS" --rate "$RATE" \
+		--status-file "$DIR/producer.status" </dev/null >"$DIR/producer.log" 2>&1 &
+fi
 PRODUCER_PID=$!
 
 status() { awk -v k="$1" '$1 == k { print $2 }' "$DIR/producer.status" 2>/dev/null || true; }
@@ -362,10 +464,19 @@ report() { "${psql_cmd[@]}" -At -c "$1"; }
 
 echo
 echo "================================ driftlock demo report ================================"
-report "SELECT format('Events: %s produced, %s processed by the worker: %s scored by the detectors, %s dead letters.',
-	$(status delivered), (SELECT sum(next_offset) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'),
-	$scored, (SELECT count(*) FROM driftlock.dead_letters))
+if [ "$OTLP" = 1 ]; then
+	report "SELECT format('Messages: %s produced (%s OpenTelemetry batches of %s log records, 1 that is no batch, 1 of 5 records of billing-0), %s processed by the worker.',
+	$(status messages), $OTLP_BATCHES, $OTLP_BATCH_RECORDS,
+	(SELECT sum(next_offset) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'))
 UNION ALL
+SELECT format('Events: %s log records produced, %s scored by the detectors, %s dead letters (%s of single records).',
+	$(status delivered) - 1, $scored, count(*), count(kafka_record_index)) FROM driftlock.dead_letters"
+else
+	report "SELECT format('Events: %s produced, %s processed by the worker: %s scored by the detectors, %s dead letters.',
+	$(status delivered), (SELECT sum(next_offset) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$TOPIC'),
+	$scored, (SELECT count(*) FROM driftlock.dead_letters))"
+fi
+report "
 SELECT format('Incidents: %s (%s high, %s medium, %s low severity), grouping %s anomalies.',
   count(*), count(*) FILTER (WHERE severity >= 75), count(*) FILTER (WHERE severity >= 50 AND severity < 75),
   count(*) FILTER (WHERE severity < 50), coalesce(sum(anomalies), 0))
@@ -386,6 +497,35 @@ report "SELECT format('  (%s incidents in all: SELECT * FROM driftlock.open_inci
   FROM driftlock.incidents HAVING count(*) > 12"
 
 echo
+if [ "$OTLP" = 1 ]; then
+injected=$(awk '{ printf "%s(%s, %s, \x27%s\x27)", (n++ ? ", " : ""), $1, $2, $3 }' "$DIR/injected")
+echo "Injected anomalous log records, how driftlock reported them (batches $OTLP_INJECT_AT and $OTLP_INJECT_AT2):"
+report "
+WITH injected(kafka_offset, kafka_record_index, service) AS (VALUES $injected),
+flagged AS (
+  SELECT s.name, a.kafka_offset, a.kafka_record_index, i.severity
+  FROM driftlock.anomalies a JOIN driftlock.streams s ON s.id = a.stream_id
+  LEFT JOIN driftlock.incidents i ON i.id = a.incident_id)
+SELECT format('  %-6s %s of %s injected records flagged (incident severity %s); other records flagged: %s',
+  st.name,
+  (SELECT count(*) FROM injected j JOIN flagged f ON f.name = j.service
+     AND (f.kafka_offset, f.kafka_record_index) = (j.kafka_offset, j.kafka_record_index) WHERE j.service = st.name),
+  (SELECT count(*) FROM injected j WHERE j.service = st.name),
+  coalesce((SELECT string_agg(DISTINCT f.severity::text, ', ') FROM injected j JOIN flagged f ON f.name = j.service
+     AND (f.kafka_offset, f.kafka_record_index) = (j.kafka_offset, j.kafka_record_index) WHERE j.service = st.name), '-'),
+  (SELECT count(*) FROM flagged f WHERE f.name = st.name AND NOT EXISTS (SELECT FROM injected j
+     WHERE (j.kafka_offset, j.kafka_record_index) = (f.kafka_offset, f.kafka_record_index))))
+FROM driftlock.streams st WHERE st.name LIKE 'svc-%' ORDER BY st.name"
+
+echo
+echo "Anomalies, most significant first: stream, Kafka offset and record index, p-value, the record's text as scored:"
+report "
+SELECT format('  %-6s %3s #%-4s p=%-6s %s', s.name, a.kafka_offset, a.kafka_record_index, round(a.p_value::numeric, 4),
+  CASE WHEN length(t) > 100 THEN left(t, 97) || '...' ELSE t END)
+FROM driftlock.anomalies a JOIN driftlock.streams s ON s.id = a.stream_id,
+  LATERAL replace(convert_from(a.payload, 'UTF8'), E'\n', '\n') t
+ORDER BY a.p_value, a.score DESC, a.id LIMIT 10"
+else
 echo "Injected incidents, how driftlock reported them:"
 report "
 SELECT format('  %-46s %s', label,
@@ -401,6 +541,7 @@ CROSS JOIN LATERAL (
   FROM driftlock.anomalies a LEFT JOIN driftlock.incidents i ON i.id = a.incident_id
   WHERE encode(a.payload, 'escape') LIKE v.pat) c
 ORDER BY o"
+fi
 
 echo
 echo "Raw anomalies per stream (every flagged event is a row of driftlock.anomalies):"
@@ -413,18 +554,28 @@ LEFT JOIN driftlock.anomalies a ON a.stream_id = s.id
 GROUP BY s.name, st.events ORDER BY s.name" | sed 's/^/  /'
 
 echo
+if [ "$OTLP" = 1 ]; then
+echo "Dead letters by reason (set aside, not dropped; a record index: that log record alone, replayable):"
+report "
+SELECT format('  %-18s %3s   e.g. offset %s/%s%s: %s', reason, count(*),
+  (array_agg(kafka_partition ORDER BY id))[1], (array_agg(kafka_offset ORDER BY id))[1],
+  coalesce(' #' || (array_agg(kafka_record_index ORDER BY id))[1], ' (whole message)'),
+  regexp_replace((array_agg(detail ORDER BY id))[1], '^(.{100}).+$', '\\1...'))
+FROM driftlock.dead_letters GROUP BY reason ORDER BY reason"
+else
 echo "Dead letters by reason (messages set aside, not dropped):"
 report "
 SELECT format('  %-18s %3s   e.g. offset %s/%s: %s', reason, count(*),
   (array_agg(kafka_partition ORDER BY id))[1], (array_agg(kafka_offset ORDER BY id))[1],
   left(coalesce((array_agg(encode(payload, 'escape') ORDER BY id))[1], '(no payload)'), 70))
 FROM driftlock.dead_letters GROUP BY reason ORDER BY reason"
+fi
 
 echo
 echo "Prometheus (SELECT driftlock_prometheus(), a few lines):"
 report "SELECT driftlock_prometheus()" |
 	grep -E '^driftlock_(events_processed_total|anomalies_detected_total|incidents_total|incidents_open|dead_letters_total|batches_total)[ {]' |
-	head -14 | sed 's/^/  /'
+	head -15 | sed 's/^/  /'
 
 echo
 echo "To look further (SQL examples in demo/README.md):"

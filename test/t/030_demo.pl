@@ -3,7 +3,10 @@
 # and its report shows every injected incident as an incident, first, with
 # its severity and explanation, then the raw anomalies,
 # the dead letters, Prometheus lines and how to connect with psql; it
-# cleans up after itself.  Needs the installed extension and "make tools".
+# cleans up after itself.  demo/run.sh --otlp --short does the same with
+# OpenTelemetry logs batches: each service's injected records flagged, the
+# anomalies with their record index, invalid_otlp and record dead letters.
+# Needs the installed extension and "make tools".
 use strict;
 use warnings;
 
@@ -20,7 +23,7 @@ ok(-x $script, 'demo/run.sh is executable');
 
 my ($out, $err) = ('', '');
 IPC::Run::run([ $script, '--help' ], '<', \'', '>', \$out, '2>', \$err);
-like($out, qr/--short.*--keep.*--brokers.*--topic/s, '--help documents the options');
+like($out, qr/--short.*--otlp.*--keep.*--brokers.*--topic/s, '--help documents the options');
 
 ($out, $err) = ('', '');
 my $t0 = Time::HiRes::time();
@@ -78,5 +81,36 @@ like($out, qr/psql -h (\/\S+) -p \d+ .*-d postgres/, 'the report says how to con
 my ($dir) = $out =~ /data and socket in (\/tmp\/driftlock-demo\.\w+)/;
 ok(defined $dir && !-e $dir, 'the temporary directory is removed')
   or diag('directory: ' . ($dir // 'not found in the output'));
+
+# --otlp: OpenTelemetry logs export batches (driftlock.kafka_format =
+# otlp_proto), one event per log record, a stream per service.name
+($out, $err) = ('', '');
+$t0 = Time::HiRes::time();
+$ok = IPC::Run::run([ $script, '--otlp', '--short', '--no-build' ],
+	'<', \'', '>', \$out, '2>', \$err, IPC::Run::timeout(120));
+$secs = Time::HiRes::time() - $t0;
+ok($ok, 'demo/run.sh --otlp --short exits with status 0')
+  or diag("exit status $?\nstdout:\n$out\nstderr:\n$err");
+note(sprintf('demo/run.sh --otlp --short took %.1f s', $secs));
+cmp_ok($secs, '<', 30, 'the short OTLP run takes less than 30 s');
+like($out, qr/^Messages: (\d+) produced .*, \1 processed by the worker\.$/m,
+	'--otlp: every produced message processed');
+like($out, qr/^Events: (\d+) log records produced, (\d+) scored by the detectors, 6 dead letters \(5 of single records\)\.$/m,
+	'--otlp: the records scored, and the dead letters');
+for my $svc (map { "svc-$_" } 0 .. 3)
+{
+	like($out, qr/^\s+\Q$svc\E\s+3 of 3 injected records flagged \(incident severity \d+/m,
+		"--otlp: $svc: its injected records are flagged, each in an incident");
+	like($out, qr/^\s+\Q$svc\E\s+\d+ #\d+\s+p=\S+\s+\{"severity":"(ERROR|FATAL)"/m,
+		"--otlp: $svc: an anomaly listed with its offset, record index and rendering");
+}
+like($out, qr/^\s+invalid_otlp\s+1\s+e\.g\. offset 0\/\d+ \(whole message\): The payload is not an OpenTelemetry logs batch in otlp_proto/m,
+	'--otlp: the message that is no batch is one invalid_otlp dead letter');
+like($out, qr/^\s+unknown_stream\s+5\s+e\.g\. offset 0\/\d+ #0: No stream .* "billing-0"/m,
+	'--otlp: each record of the unknown service is a dead letter of its own');
+like($out, qr/^\s+driftlock_dead_letters_total\{reason="invalid_otlp"\} 1$/m,
+	'--otlp: Prometheus counts the invalid_otlp dead letter');
+($dir) = $out =~ /data and socket in (\/tmp\/driftlock-demo\.\w+)/;
+ok(defined $dir && !-e $dir, '--otlp: the temporary directory is removed');
 
 done_testing();
