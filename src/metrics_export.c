@@ -350,7 +350,7 @@ typedef struct Family
 } Family;
 
 static const Family families[] = {
-	{"driftlock_events_processed_total", "counter", "Events run through a detector (Kafka messages that were not dead letters, and driftlock_observe calls)."},
+	{"driftlock_events_processed_total", "counter", "Events run through a detector (Kafka messages that were not dead letters, or their log records for OpenTelemetry batches, and driftlock_observe calls)."},
 	{"driftlock_anomalies_detected_total", "counter", "Anomalies recorded in driftlock.anomalies."},
 	{"driftlock_stream_events_total", "counter", "Events run through a detector, per stream."},
 	{"driftlock_stream_anomalies_total", "counter", "Anomalies recorded, per stream."},
