@@ -273,8 +273,8 @@ fuzz: fuzz-build
 #                        extension is not touched
 #   make sanitize-tap    the same sanitized build and copy, running TAP tests
 #                        (make prove) instead: SANITIZE_TAP_TESTS, by default
-#                        "worker" (010, 011, 018 and 019: the Kafka worker,
-#                        the bad-input corpus included), about 1 min; "all"
+#                        "worker" (010, 011, 018, 019 and 034: the Kafka
+#                        worker, the bad-input corpora included), about 1 min; "all"
 #                        is every test/t/*.pl that kills no server process,
 #                        about 4 min; or a list of test files
 #

@@ -11,7 +11,7 @@
 # is copied into it and built and tested there as an ordinary user, since
 # initdb refuses root.  Needs root (chroot, mounts) and Debian's archive
 # (DEBIAN_MIRROR, default http://deb.debian.org/debian).  TAP_TESTS (default
-# 001, 002, 003, 010-019, 020, 023-027, 029, 031, 032, 041-043) chooses the
+# 001, 002, 003, 010-019, 020, 023-027, 029, 031, 032, 034, 041-043) chooses the
 # TAP tests.  Exits 0 when everything passed.
 set -euo pipefail
 
@@ -36,7 +36,8 @@ TAP_TESTS=${TAP_TESTS:-"test/t/001_preload.pl test/t/002_no_preload.pl test/t/00
 	test/t/01[0-9]_*.pl test/t/020_metrics.pl test/t/023_checkpoint_replay.pl
 	test/t/024_standby_failover.pl test/t/025_two_instances.pl test/t/026_retention.pl
 	test/t/027_misconfiguration.pl test/t/029_consumer_options.pl test/t/031_message_metadata.pl
-	test/t/032_auto_create_streams.pl test/t/033_otlp.pl test/t/04[1-3]_*.pl"}
+	test/t/032_auto_create_streams.pl test/t/033_otlp.pl test/t/034_worker_bad_otlp.pl
+	test/t/04[1-3]_*.pl"}
 # not into make's environment: TAP_TESTS=1 is what makes PGXS's installcheck
 # run prove too
 export -n TAP_TESTS

@@ -47,8 +47,8 @@
 #                   list of test files (test/t/019_worker_bad_input.pl, or just
 #                   019_worker_bad_input.pl or 019; globs are expanded in the
 #                   tree), or
-#                   "worker": the Kafka worker's 010, 011, 018, 019 (the
-#                   bad-input corpus) and 033 (OpenTelemetry batches), or
+#                   "worker": the Kafka worker's 010, 011, 018, 019 and 034
+#                   (the bad-input corpora) and 033 (OpenTelemetry batches), or
 #                   "all": every test/t/*.pl except those that kill server
 #                   processes on purpose (a test doing kill('KILL', ...) is
 #                   refused: its crashes could not be told from a sanitizer's)
@@ -99,10 +99,12 @@ done
 #
 # "worker": the worker's data path end to end -- resolution and anomalies
 # (010), every dead-letter reason (011), a message failing every time (018),
-# the hostile-input corpus, test/corpus/bad_input (019), and OpenTelemetry
-# batches decoded into records (033).
+# the hostile-input corpora, test/corpus/bad_input (019) and
+# test/corpus/bad_otlp (034), and OpenTelemetry batches decoded into
+# records (033).
 TAP_WORKER="test/t/010_worker_basic.pl test/t/011_worker_dead_letters.pl
-	test/t/018_worker_poison.pl test/t/019_worker_bad_input.pl test/t/033_otlp.pl"
+	test/t/018_worker_poison.pl test/t/019_worker_bad_input.pl test/t/033_otlp.pl
+	test/t/034_worker_bad_otlp.pl"
 # A test that kills server processes on purpose leaves "terminated by
 # signal" in its server log, which here means a sanitizer abort.
 KILLS_SERVER="kill\\([[:space:]]*['\"]?(SIG)?(KILL|ABRT|SEGV|BUS|9)['\"]?[[:space:]]*,"

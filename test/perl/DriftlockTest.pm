@@ -671,13 +671,15 @@ sub current_assignment
 }
 
 # ---------------------------------------------------------------------------
-# The bad-input corpus (test/corpus/bad_input/cases.txt, format in its
-# README.md) and test/tools/produce_raw, which sends any bytes.
+# The hostile-input corpora (test/corpus/bad_input and bad_otlp, format in
+# test/corpus/bad_input/README.md), test/tools/produce_raw, which sends any
+# bytes, and the check that every case ended as it should.
 #
 #   my @cases = load_corpus(source_dir() . '/test/corpus/bad_input/cases.txt');
 #   my @offsets = produce_raw($kafka, 'bad', 0, \@cases);   # one per case
+#   check_corpus($node, 'bad', \@cases, \@offsets);          # after wait_offsets
 # ---------------------------------------------------------------------------
-push @EXPORT_OK, qw(load_corpus produce_raw);
+push @EXPORT_OK, qw(load_corpus produce_raw check_corpus);
 
 # Decode one quoted token's body: \\ \" \n \r \t \xNN
 sub _corpus_unescape
@@ -707,9 +709,46 @@ sub _corpus_value
 	return $value;
 }
 
-# Read the corpus: a list of { name, headers => [[name, value]], key,
-# payload, expect => 'event'|'dead', stream or reason, detail, size }.
-# Dies on any mistake in the file, so a broken case cannot pass unnoticed.
+# One expect line of case $c: what the message must end as
+sub _corpus_expect
+{
+	my ($c, $rest, $where) = @_;
+	my ($what, $arg) = $rest =~ /^(\S+)\s*(.*)$/ or die "$where: expect what?\n";
+	my $dead = @{ $c->{dead} };
+	if ($what eq 'event' || $what eq 'events')
+	{
+		my ($stream, $n) = $what eq 'event' ? ($arg, 1) : $arg =~ /^(.*\S)\s+(\d+)$/
+		  or die "$where: expect events \"STREAM\" N\n";
+		$c->{events}{ _corpus_value($stream, $where) } += $n;
+	}
+	elsif ($what eq 'dead' && $arg =~ /^([a-z_]+)$/)
+	{
+		push @{ $c->{dead} }, { index => undef, reason => $1 };
+	}
+	elsif ($what eq 'record-dead' && $arg =~ /^(\d+)(?:\.\.(\d+))?\s+([a-z_]+)$/)
+	{
+		my ($first, $last, $reason) = ($1, $2 // $1, $3);
+		die "$where: record range $first..$last is empty\n" if $last < $first;
+		push @{ $c->{dead} }, map { { index => $_, reason => $reason } } $first .. $last;
+	}
+	elsif ($what eq 'nothing' && $arg eq '')
+	{
+		$c->{nothing} = 1;
+	}
+	else
+	{
+		die "$where: expect event \"STREAM\", events \"STREAM\" N, dead REASON, "
+		  . "record-dead INDEX[..LAST] REASON or nothing\n";
+	}
+	$c->{expects}++;
+	$c->{last_dead} = [ @{ $c->{dead} }[ $dead .. $#{ $c->{dead} } ] ];    # for detail
+	return;
+}
+
+# Read a corpus: a list of { name, format, headers => [[name, value]], key,
+# payload, size, events => { stream => n }, dead => [ { index (undef: the
+# whole message), reason, detail } ], nothing }.  Dies on any mistake in the
+# file, so a broken case cannot pass unnoticed.
 sub load_corpus
 {
 	my ($file) = @_;
@@ -724,7 +763,7 @@ sub load_corpus
 		if ($kw eq 'case')
 		{
 			die "$where: case $rest appears twice\n" if $seen{$rest}++;
-			push @cases, { name => $rest, headers => [] };
+			push @cases, { name => $rest, headers => [], events => {}, dead => [] };
 			next;
 		}
 		die "$where: \"$kw\" before the first case\n" unless @cases;
@@ -754,24 +793,22 @@ sub load_corpus
 		{
 			$c->{size} = $rest;
 		}
+		elsif ($kw eq 'format')
+		{
+			die "$where: format needs a name\n" unless $rest =~ /^\w+$/;
+			$c->{format} = $rest;
+		}
 		elsif ($kw eq 'expect')
 		{
-			if ($rest =~ /^event\s+(.*)$/)
-			{
-				@$c{qw(expect stream)} = ('event', _corpus_value($1, $where));
-			}
-			elsif ($rest =~ /^dead\s+([a-z_]+)$/)
-			{
-				@$c{qw(expect reason)} = ('dead', $1);
-			}
-			else
-			{
-				die "$where: expect event \"stream\" or expect dead reason\n";
-			}
+			_corpus_expect($c, $rest, $where);
 		}
 		elsif ($kw eq 'detail')
 		{
-			$c->{detail} = _corpus_value($rest, $where);
+			# of the dead letters of the expect line just before
+			die "$where: detail needs an expect dead or record-dead line just before it\n"
+			  unless @{ $c->{last_dead} // [] } && !defined $c->{last_dead}[0]{detail};
+			my $detail = _corpus_value($rest, $where);
+			$_->{detail} = $detail for @{ $c->{last_dead} };
 		}
 		else
 		{
@@ -781,12 +818,122 @@ sub load_corpus
 	close $fh;
 	for my $c (@cases)
 	{
-		die "$file: case $c->{name} has no payload line\n" unless $c->{has_payload};
-		die "$file: case $c->{name} has no expect line\n" unless $c->{expect};
-		die "$file: case $c->{name} is " . length($c->{payload} // '') . " bytes, not $c->{size}\n"
+		my $what = "$file: case $c->{name}";
+		my %index;
+		die "$what has no payload line\n" unless $c->{has_payload};
+		die "$what has no expect line\n" unless $c->{expects};
+		die "$what is " . length($c->{payload} // '') . " bytes, not $c->{size}\n"
 		  if defined $c->{size} && length($c->{payload} // '') != $c->{size};
+		die "$what: expect nothing goes alone\n" if $c->{nothing} && $c->{expects} > 1;
+		die "$what: a whole-message dead letter goes alone\n"
+		  if grep({ !defined $_->{index} } @{ $c->{dead} }) && $c->{expects} > 1;
+		die "$what: a record has two outcomes\n"
+		  if grep { $index{ $_->{index} // '-' }++ } @{ $c->{dead} };
 	}
 	return @cases;
+}
+
+# Runs the tests of a corpus run: the dead letters at each case's offset
+# (@$offsets, as produce_raw returned them) are exactly those of its expect
+# lines (reason, record index; the detail text when given), each keeps the
+# message's headers and its payload (a whole message's as sent, up to 64
+# KiB; a record's not empty); no other dead letter of $topic exists; and
+# driftlock.stream_state.events of every stream of the node is the sum of
+# the events the cases name for it.  $label (optional) prefixes the test
+# names.  Returns the number of dead letters expected.
+sub check_corpus
+{
+	my ($node, $topic, $cases, $offsets, $label) = @_;
+	my $pre = defined $label ? "$label: " : '';
+	require Digest::MD5;
+	my %dead;
+	for my $line (split /\n/, $node->safe_psql('postgres', q{
+SELECT kafka_offset, coalesce(kafka_record_index::text, '-'), reason,
+       encode(convert_to(coalesce(detail, ''), 'UTF8'), 'hex'),
+       payload IS NULL, coalesce(md5(payload), ''), coalesce(length(payload), -1),
+       coalesce(jsonb_array_length(headers), -1), coalesce(headers @> '[{"truncated": true}]', false)
+FROM driftlock.dead_letters WHERE kafka_topic = } . sql_quote($topic)))
+	{
+		my ($off, $index, $reason, $detail, $null, $md5, $len, $nheaders, $truncated) = split /\|/, $line, -1;
+		$dead{$off}{$index} = { reason => $reason, detail => pack('H*', $detail), null => $null eq 't',
+			md5 => $md5, len => $len, nheaders => $nheaders, truncated => $truncated eq 't' };
+	}
+
+	my ($expected, %events) = (0);
+	for my $i (0 .. $#$cases)
+	{
+		my $c = $cases->[$i];
+		my $name = "$pre$c->{name}";
+		my $got = delete $dead{ $offsets->[$i] } // {};
+		$events{$_} += $c->{events}{$_} for keys %{ $c->{events} };
+		$expected += @{ $c->{dead} };
+		my $want = _corpus_summary(map { [ $_->{index} // '-', $_->{reason} ] } @{ $c->{dead} });
+		Test::More::is(_corpus_summary(map { [ $_, $got->{$_}{reason} ] } keys %$got), $want,
+			@{ $c->{dead} } ? "$name: dead letters $want" : "$name: no dead letter")
+		  or Test::More::diag(join("\n", map { "record $_: $got->{$_}{reason}: $got->{$_}{detail}" }
+				  grep { defined } (sort keys %$got)[ 0 .. 4 ]));
+		# each expected dead letter that exists, with the row
+		my @found = grep { $_->[1] } map { [ $_, $got->{ $_->{index} // '-' } ] } @{ $c->{dead} };
+		next unless @found;
+		my $whole = !defined $c->{dead}[0]{index};
+
+		if (grep { defined $_->[0]{detail} } @found)
+		{
+			my @bad = grep { defined $_->[0]{detail} && index($_->[1]{detail}, $_->[0]{detail}) < 0 } @found;
+			Test::More::ok(!@bad, "$name: the detail names the problem")
+			  or Test::More::diag("detail: $bad[0][1]{detail}");
+		}
+
+		my $kept = defined $c->{payload} ? substr($c->{payload}, 0, 65536) : undef;
+		my @bad = grep {
+			my $d = $_->[1];
+			!$whole ? $d->{null} || $d->{len} <= 0
+			  : !defined $kept ? !$d->{null}
+			  : $d->{null} || $d->{len} != length($kept) || $d->{md5} ne Digest::MD5::md5_hex($kept)
+		} @found;
+		Test::More::ok(!@bad, "$name: payload kept ("
+			  . (!$whole ? 'each record as a batch' : defined $kept ? length($kept) . ' bytes' : 'null') . ')')
+		  or Test::More::diag('record ' . ($bad[0][0]{index} // '-') . ": $bad[0][1]{len} bytes, null: $bad[0][1]{null}");
+
+		my $n = scalar @{ $c->{headers} };
+		@bad = grep {
+			my $d = $_->[1];
+			$d->{truncated} ? !($n > 100 && $d->{nheaders} < $n) : $d->{nheaders} != ($n == 0 ? -1 : $n)
+		} @found;
+		Test::More::ok(!@bad, "$name: headers kept" . ((grep { $_->[1]{truncated} } @found) ? ', truncated at 64 KiB' : ''))
+		  or Test::More::diag("$bad[0][1]{nheaders} headers recorded, $n sent");
+	}
+	Test::More::is(join(' ', sort keys %dead), '', "${pre}no dead letter at an offset of no case");
+
+	# the worker checkpoints once caught up: wait for the counts a while
+	my $sql = q{SELECT s.name || '=' || coalesce(st.events, 0)
+FROM driftlock.streams s LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id};
+	my %want = map { (/^(.*)=\d+$/s)[0] => 0 } split /\n/, $node->safe_psql('postgres', $sql);
+	$want{$_} = $events{$_} for keys %events;
+	my $want = join("\n", map { "$_=$want{$_}" } sort keys %want);
+	my $state = sub { join("\n", sort split /\n/, $node->safe_psql('postgres', $sql)) };
+	my $deadline = Time::HiRes::time() + 30;
+	Time::HiRes::sleep(0.2) while $state->() ne $want && Time::HiRes::time() < $deadline;
+	Test::More::is($state->(), $want, "${pre}each stream's detector counted exactly its events");
+	return $expected;
+}
+
+# "index:reason ..." of dead letters ([index or '-', reason]), in record
+# order, runs of records with one reason as "first..last:reason"
+sub _corpus_summary
+{
+	my @l;
+	for my $d (sort { ($a->[0] eq '-' ? -1 : $a->[0]) <=> ($b->[0] eq '-' ? -1 : $b->[0]) } @_)
+	{
+		if (@l && $d->[0] ne '-' && $l[-1][1] ne '-' && $l[-1][1] == $d->[0] - 1 && $l[-1][2] eq $d->[1])
+		{
+			$l[-1][1] = $d->[0];
+			next;
+		}
+		push @l, [ $d->[0], $d->[0], $d->[1] ];
+	}
+	return 'none' unless @l;
+	return join ' ', map { ($_->[0] eq $_->[1] ? $_->[0] : "$_->[0]..$_->[1]") . ":$_->[2]" } @l;
 }
 
 # Produce the cases (load_corpus) in order to one partition with

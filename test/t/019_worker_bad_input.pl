@@ -9,8 +9,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/../perl";
 use DriftlockTest qw(start_mock_kafka worker_node wait_offsets worker_pids poll_until
-  load_corpus produce_raw source_dir sql_quote count_log_matches);
-use Digest::MD5 qw(md5_hex);
+  load_corpus produce_raw check_corpus source_dir sql_quote count_log_matches);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -22,7 +21,7 @@ my @names = ('corpus', q{o'brien"; DROP TABLE driftlock.streams; --},
 	'ストリーム', 'back\\slash');
 
 my @cases = load_corpus(source_dir() . '/test/corpus/bad_input/cases.txt');
-my %reasons = map { ($_->{reason} => 1) } grep { $_->{expect} eq 'dead' } @cases;
+my %reasons = map { ($_->{reason} => 1) } map { @{ $_->{dead} } } @cases;
 note(scalar(@cases) . ' cases, dead-letter reasons: ' . join(' ', sort keys %reasons));
 cmp_ok(scalar @cases, '>=', 30, 'the corpus holds at least 30 kinds of bad input');
 
@@ -49,76 +48,9 @@ my @offsets = produce_raw($kafka, $topic, 0, \@cases);
 my @rows = map { [ $topic, 0, $_ ] } @offsets;
 ok(wait_offsets($node, $group, \@rows, 120), 'the worker consumed every case');
 
-# What the worker left at each offset
-my %dead;
-for my $line (split /\n/, $node->safe_psql('postgres', q{
-SELECT kafka_offset, reason, encode(convert_to(coalesce(detail, ''), 'UTF8'), 'hex'),
-       payload IS NULL, coalesce(md5(payload), ''), coalesce(length(payload), -1),
-       coalesce(jsonb_array_length(headers), -1), coalesce(headers @> '[{"truncated": true}]', false)
-FROM driftlock.dead_letters WHERE kafka_topic = } . sql_quote($topic)))
-{
-	my ($off, $reason, $detail, $null, $md5, $len, $nheaders, $truncated) = split /\|/, $line, -1;
-	$dead{$off} = { reason => $reason, detail => pack('H*', $detail), null => $null eq 't',
-		md5 => $md5, len => $len, nheaders => $nheaders, truncated => $truncated eq 't' };
-}
-
-my %events;
-for my $i (0 .. $#cases)
-{
-	my $c = $cases[$i];
-	my $d = $dead{ $offsets[$i] };
-	if ($c->{expect} eq 'event')
-	{
-		$events{ $c->{stream} }++;
-		ok(!$d, "$c->{name}: scored, no dead letter")
-		  or diag("dead letter $d->{reason}: $d->{detail}");
-		next;
-	}
-	if (!ok($d && $d->{reason} eq $c->{reason}, "$c->{name}: dead letter $c->{reason}"))
-	{
-		diag($d ? "got $d->{reason}: $d->{detail}" : 'no dead letter');
-		next;
-	}
-	if (defined $c->{detail})
-	{
-		ok(index($d->{detail}, $c->{detail}) >= 0, "$c->{name}: the detail names the problem")
-		  or diag("detail: $d->{detail}");
-	}
-	my $payload = $c->{payload};
-	if (!defined $payload)
-	{
-		ok($d->{null}, "$c->{name}: null payload kept as null");
-	}
-	else
-	{
-		my $kept = substr($payload, 0, 65536);
-		ok(!$d->{null} && $d->{len} == length($kept) && $d->{md5} eq md5_hex($kept),
-			"$c->{name}: payload kept (" . length($kept) . " bytes)");
-	}
-	my $n = scalar @{ $c->{headers} };
-	if ($d->{truncated})
-	{
-		ok($n > 100 && $d->{nheaders} < $n, "$c->{name}: headers kept, truncated at 64 KiB")
-		  or diag("$d->{nheaders} headers recorded, $n sent");
-	}
-	else
-	{
-		# a message without headers has null headers
-		is($d->{nheaders}, $n == 0 ? -1 : $n, "$c->{name}: headers kept");
-	}
-}
-
-# No message is counted twice or lost: dead letters + events = messages
-is(scalar(keys %dead), scalar(grep { $_->{expect} eq 'dead' } @cases),
-	'exactly one dead letter per dead case');
-my $state = join("\n", sort split /\n/, $node->safe_psql('postgres', q{
-SELECT format('%s=%s', s.name, coalesce(st.events, 0))
-FROM driftlock.streams s LEFT JOIN driftlock.stream_state st ON st.stream_id = s.id}));
-my %want = (%events);
-$want{$_} //= 0 for (@names, 'by-id');
-is($state, join("\n", sort map { "$_=$want{$_}" } keys %want),
-	"each stream's detector counted exactly its cases")
-  or diag("stream_state: $state");
+# Each case's outcome at its offset: its dead letter (reason, detail,
+# payload and headers kept) or its event, and nothing else
+check_corpus($node, $topic, \@cases, \@offsets);
 
 # The worker never crashed and SQL in stream names did nothing
 is(join(',', worker_pids($node)), $pid, 'the worker kept its pid: no crash, no restart');
