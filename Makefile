@@ -110,7 +110,7 @@ UNIT_RUN   =
 BENCH_SRCS = $(sort $(wildcard test/bench/*.c))
 BENCH_BINS = $(BENCH_SRCS:.c=)
 TOOL_BINS  = test/tools/mock_kafka test/tools/demo_producer test/tools/produce_raw \
-             test/tools/kafka_committed test/tools/otlp_gen
+             test/tools/kafka_committed test/tools/otlp_gen test/tools/otlp_render
 
 .PHONY: unit bench-build tools prove check-fast
 
@@ -166,6 +166,10 @@ test/tools/kafka_committed: test/tools/kafka_committed.c
 
 test/tools/otlp_gen: test/tools/otlp_gen.c
 	$(STANDALONE_CC) -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+# the worker's decoder (src/message), as the unit tests and benchmarks link it
+test/tools/otlp_render: test/tools/otlp_render.c $(CBAD_SRCS) $(CBAD_HDRS)
+	$(STANDALONE_CC) $(STANDALONE_CFLAGS) -o $@ $< $(CBAD_SRCS) $(CBAD_LIBS)
 
 # TAP tests.  PGXS's prove_installcheck supplies PATH, PG_REGRESS, TESTDIR and
 # the include path of PostgreSQL::Test::Cluster; test/perl holds our helpers.

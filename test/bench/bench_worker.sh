@@ -63,23 +63,8 @@ EXTRA_CONF=${EXTRA_CONF:-}
 GROUP=bench
 STREAM_FIELD=tenant
 
-SRC_DIR=$(cd "$(dirname "$0")/../.." && pwd)
-MOCK=${DRIFTLOCK_MOCK_KAFKA:-$SRC_DIR/test/tools/mock_kafka}
-[ -x "$MOCK" ] || { echo "$MOCK not found: run \"make tools\"" >&2; exit 1; }
-command -v kcat >/dev/null || { echo "kcat not found" >&2; exit 1; }
-
-# shellcheck source=test/bench/pg_instance.sh
-. "$(dirname "$0")/pg_instance.sh"
-MOCK_PID=
-stop_mock() {
-	if [ -n "$MOCK_PID" ]; then
-		kill "$MOCK_PID" 2>/dev/null || true
-		wait "$MOCK_PID" 2>/dev/null || true
-		MOCK_PID=
-	fi
-}
-stop_pg() { "${RUN[@]}" "$PG_BIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1 || true; }
-PG_INSTANCE_CLEANUP+=(stop_mock)
+# shellcheck source=test/bench/worker_instance.sh
+. "$(dirname "$0")/worker_instance.sh"
 
 # Events, one file per partition ($DIR/PREFIX.partN): event g goes to
 # partition g % PARTS and names stream t<g % STREAMS> in its "tenant" field;
@@ -111,17 +96,6 @@ gen_events() {
 }
 mean_bytes() { cat "$1".part* | awk '{ n += length($0) } END { printf "%d", n / NR }'; }
 
-# Sum of a /proc/PID/status field (kB) over the worker processes
-proc_kb() { local t=0 p v; for p in $WORKER_PIDS; do v=$(awk -v f="$1:" '$1 == f { print $2 }' "/proc/$p/status" 2>/dev/null); t=$((t + ${v:-0})); done; echo "$t"; }
-# CPU time of the workers (utime + stime, in clock ticks)
-cpu_ticks() { local t=0 p; for p in $WORKER_PIDS; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0))); done; echo "$t"; }
-
-fail_case() {
-	echo "bench_worker.sh: case $1: $2; end of the server log:" >&2
-	tail -20 "$DIR/log" >&2 || true
-	exit 1
-}
-
 # Results by case name
 declare -A R_RATE R_CPU R_RSS R_HWM R_WAL R_HEAP R_STATE R_NOTE
 CASES=()
@@ -134,24 +108,18 @@ KCAT_RATE=
 #   kcat -C on the topic too.
 run_case() {
 	local name=$1 prefix=$2 nev=$3 parts=$4 mode=$5 nstreams=$6 deadline=$7 kcat=$8
-	local topic="bench-$name" bootstrap p stream_conf producers=() mean
+	local topic="bench-$name" p stream_conf producers=() mean
 	mean=$(mean_bytes "$prefix")
 	echo "== $name: $nev events of $mean bytes mean over $parts partitions (zstd), $nstreams stream(s), $WORKERS worker(s)"
 
 	# ---- Kafka: a fresh mock cluster and topic
-	rm -f "$DIR/mock.port"
-	"$MOCK" --topic "$topic" --partitions "$parts" --port-file "$DIR/mock.port" \
-		</dev/null >"$DIR/mock.out" 2>&1 &
-	MOCK_PID=$!
-	for _ in $(seq 100); do [ -s "$DIR/mock.port" ] && break; sleep 0.1; done
-	[ -s "$DIR/mock.port" ] || { cat "$DIR/mock.out" >&2; echo "mock_kafka did not start" >&2; exit 1; }
-	bootstrap=$(cat "$DIR/mock.port")
+	mock_start "$topic" "$parts"
 	for p in $(seq 0 $((parts - 1))); do
 		if [ "$mode" = header ]; then
-			kcat -P -b "$bootstrap" -t "$topic" -p "$p" -H "X-Stream-Id=bench0" \
+			kcat -P -b "$BOOTSTRAP" -t "$topic" -p "$p" -H "X-Stream-Id=bench0" \
 				-X compression.codec=zstd -X linger.ms=50 -X batch.num.messages=10000 <"$prefix.part$p" &
 		else
-			kcat -P -b "$bootstrap" -t "$topic" -p "$p" \
+			kcat -P -b "$BOOTSTRAP" -t "$topic" -p "$p" \
 				-X compression.codec=zstd -X linger.ms=50 -X batch.num.messages=10000 <"$prefix.part$p" &
 		fi
 		producers+=($!)
@@ -164,24 +132,7 @@ run_case() {
 	else
 		stream_conf="driftlock.kafka_stream_id_field = '$STREAM_FIELD'"
 	fi
-	stop_pg
-	rm -rf "$DIR/data" "$DIR/log"
-	# shared_buffers as pg_instance_start sets it, so the reload below does
-	# not complain that the file asks for another value
-	pg_instance_start \
-		"shared_preload_libraries = 'driftlock'" \
-		"driftlock.kafka_enabled = off" \
-		"driftlock.kafka_brokers = '$bootstrap'" \
-		"driftlock.kafka_properties = 'session.timeout.ms=6000;heartbeat.interval.ms=500'" \
-		"driftlock.kafka_topic = '$topic'" \
-		"driftlock.kafka_group_id = '$GROUP'" \
-		"$stream_conf" \
-		"driftlock.kafka_workers = $WORKERS" \
-		"driftlock.kafka_max_in_flight = $MAX_IN_FLIGHT" \
-		"driftlock.kafka_batch_ms = $BATCH_MS" \
-		"max_worker_processes = $((WORKERS + 8))" \
-		"shared_buffers = 256MB" \
-		"$EXTRA_CONF"
+	worker_instance_start "$topic" "$MAX_IN_FLIGHT" "$stream_conf"
 
 	pg_q "CREATE EXTENSION driftlock" >/dev/null
 	if [ "$mode" = header ]; then
@@ -189,51 +140,16 @@ run_case() {
 	else
 		pg_q "INSERT INTO driftlock.streams (name) SELECT 't' || g FROM generate_series(0, $nstreams - 1) g" >/dev/null
 	fi
-	pg_q "CHECKPOINT" >/dev/null
-	local start_lsn
-	start_lsn=$(pg_q "SELECT pg_current_wal_lsn()")
-	pg_q "ALTER SYSTEM SET driftlock.kafka_enabled = on" >/dev/null
-	pg_q "SELECT pg_reload_conf()" >/dev/null
+	worker_enable
 
 	# ---- wait: from the first committed batch to the end
-	local q="SELECT coalesce(sum(next_offset), 0), coalesce(extract(epoch FROM max(updated_at)), 0) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$topic'"
-	local row n_done=0 ts last=-1 last_change t_start start_count=0 t0=0 t1=0 c0=0 c1=0 cpu_from=0 finished=1
-	t_start=$(date +%s)
-	last_change=$t_start
-	WORKER_PIDS=
-	while :; do
-		row=$(pg_q "$q")
-		n_done=${row%%|*}
-		ts=${row#*|}
-		if [ "$n_done" -ne "$last" ]; then
-			last=$n_done
-			last_change=$(date +%s)
-		fi
-		if [ -z "$WORKER_PIDS" ] && [ "$n_done" -gt 0 ]; then
-			WORKER_PIDS=$(pg_q "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'driftlock kafka worker'")
-			c0=$(cpu_ticks)
-			cpu_from=$(pg_q "SELECT coalesce(sum(next_offset), 0) FROM driftlock.kafka_offsets WHERE group_id = '$GROUP' AND topic = '$topic'")
-			start_count=$n_done
-			t0=$ts
-		fi
-		[ "$n_done" -ge "$nev" ] && break
-		if [ $(($(date +%s) - last_change)) -ge "$STALL" ]; then
-			fail_case "$name" "the worker made no progress for $STALL s (at $n_done of $nev messages)"
-		fi
-		if [ "$deadline" -gt 0 ] && [ $(($(date +%s) - t_start)) -ge "$deadline" ]; then
-			finished=0
-			break
-		fi
-		sleep 0.2
-	done
-	t1=$ts
-	c1=$(cpu_ticks)
+	worker_wait "$name" "$topic" "$nev" "$deadline"
 	local rss hwm anon
 	rss=$(proc_kb VmRSS)
 	hwm=$(proc_kb VmHWM)
 	anon=$(proc_kb RssAnon)
 	local fig
-	fig=$(pg_q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$start_lsn'),
+	fig=$(pg_q "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '$START_LSN'),
 		pg_total_relation_size('driftlock.stream_state') + pg_total_relation_size('driftlock.anomalies')
 		  + pg_total_relation_size('driftlock.kafka_offsets') + pg_total_relation_size('driftlock.dead_letters'),
 		pg_total_relation_size('driftlock.stream_state'),
@@ -253,7 +169,7 @@ run_case() {
 	local kc=0 k0 k1
 	if [ "$kcat" = 1 ]; then
 		k0=$(date +%s.%N)
-		kc=$(kcat -C -b "$bootstrap" -t "$topic" -e -o beginning -q -f '%s\n' | wc -l)
+		kc=$(kcat -C -b "$BOOTSTRAP" -t "$topic" -e -o beginning -q -f '%s\n' | wc -l)
 		k1=$(date +%s.%N)
 		KCAT_RATE=$(awk -v n="$kc" -v a="$k0" -v b="$k1" 'BEGIN { printf "%.0f", n / (b - a) }')
 		echo "kcat -C -e -o beginning: $kc messages in $(awk -v a="$k0" -v b="$k1" 'BEGIN { printf "%.2f", b - a }') s = $KCAT_RATE msg/s"
@@ -263,11 +179,11 @@ run_case() {
 
 	IFS='|' read -r wal heap state_size nstate colsize anomalies dead cache_size cache_bytes evictions checkpoints <<<"$fig"
 	local out
-	out=$(awk -v name="$name" -v nev="$nev" -v done="$n_done" -v start="$start_count" -v t0="$t0" -v t1="$t1" \
-		-v cpu="$((c1 - c0))" -v cpufrom="$cpu_from" -v hz="$(getconf CLK_TCK)" \
+	out=$(awk -v name="$name" -v nev="$nev" -v done="$W_DONE" -v start="$W_START" -v t0="$W_T0" -v t1="$W_T1" \
+		-v cpu="$W_CPU" -v cpufrom="$W_CPU_FROM" -v hz="$(getconf CLK_TCK)" \
 		-v rss="$rss" -v hwm="$hwm" -v anon="$anon" -v wal="$wal" -v heap="$heap" \
 		-v ss="$state_size" -v ns="$nstate" -v cs="$colsize" -v an="$anomalies" -v dl="$dead" \
-		-v fin="$finished" -v dead_s="$deadline" -v csize="$cache_size" -v cmem="$cache_mem" \
+		-v fin="$W_FINISHED" -v dead_s="$deadline" -v csize="$cache_size" -v cmem="$cache_mem" \
 		-v cbytes="$cache_bytes" -v evict="$evictions" -v ckpt="$checkpoints" 'BEGIN {
 		d = done > 0 ? done : 1
 		rate = (t1 > t0) ? (done - start) / (t1 - t0) : 0
