@@ -14,15 +14,17 @@
 
 #include "batch_writer.h"
 #include "dead_letter_limit.h"
+#include "guc.h"
 #include "message_metadata.h"
 #include "spi_plans.h"
 
 static CachedStatement dead_letter_stmt = {
 	"INSERT INTO driftlock.dead_letters (kafka_topic, kafka_partition, kafka_offset, "
-	"kafka_record_index, reason, detail, payload, kafka_timestamp, kafka_timestamp_type, "
-	"kafka_key, headers) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+	"kafka_record_index, kafka_format, reason, detail, payload, kafka_timestamp, "
+	"kafka_timestamp_type, kafka_key, headers) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::jsonb) "
 	"ON CONFLICT (kafka_topic, kafka_partition, kafka_offset, kafka_record_index) DO NOTHING",
-	11, {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, TEXTOID, BYTEAOID,
+	12, {TEXTOID, INT4OID, INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID, BYTEAOID,
 	TIMESTAMPTZOID, TEXTOID, BYTEAOID, TEXTOID}, NULL
 };
 
@@ -40,17 +42,19 @@ static CachedStatement dead_range_stmt = {
  */
 static CachedStatement insert_offset_stmt = {
 	"INSERT INTO driftlock.kafka_offsets (group_id, topic, partition, next_offset, "
-	"checkpoint_offset, updated_at) VALUES ($1, $2, $3, $4, $5, now()) "
+	"checkpoint_offset, updated_at, kafka_format, otlp_stream_attribute) "
+	"VALUES ($1, $2, $3, $4, $5, now(), $6, $7) "
 	"ON CONFLICT (group_id, topic, partition) DO NOTHING",
-	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
+	7, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID, TEXTOID}, NULL
 };
 
 /* ... else the row it saw; a null checkpoint offset meant "at next_offset" */
 static CachedStatement move_offset_stmt = {
 	"UPDATE driftlock.kafka_offsets SET next_offset = $4, updated_at = now(), "
-	"checkpoint_offset = coalesce(checkpoint_offset, next_offset) "
+	"checkpoint_offset = coalesce(checkpoint_offset, next_offset), "
+	"kafka_format = $6, otlp_stream_attribute = $7 "
 	"WHERE group_id = $1 AND topic = $2 AND partition = $3 AND next_offset = $5",
-	5, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID}, NULL
+	7, {TEXTOID, TEXTOID, INT4OID, INT8OID, INT8OID, TEXTOID, TEXTOID}, NULL
 };
 
 static CachedStatement save_checkpoint_stmt = {
@@ -60,7 +64,8 @@ static CachedStatement save_checkpoint_stmt = {
 };
 
 static CachedStatement load_offset_stmt = {
-	"SELECT next_offset, checkpoint_offset FROM driftlock.kafka_offsets "
+	"SELECT next_offset, checkpoint_offset, kafka_format, otlp_stream_attribute "
+	"FROM driftlock.kafka_offsets "
 	"WHERE group_id = $1 AND topic = $2 AND partition = $3",
 	3, {TEXTOID, TEXTOID, INT4OID}, NULL
 };
@@ -79,8 +84,8 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset, int32 record
 				  const struct rd_kafka_message_s *msg,
 				  const uint8_t *payload, size_t len)
 {
-	Datum		args[7 + MESSAGE_METADATA_ARGS];
-	char		nulls[7 + MESSAGE_METADATA_ARGS] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		args[8 + MESSAGE_METADATA_ARGS];
+	char		nulls[8 + MESSAGE_METADATA_ARGS] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	size_t		keep;
 	bytea	   *p;
 	int			ret;
@@ -97,12 +102,14 @@ batch_dead_letter(const char *topic, int32 partition, int64 offset, int32 record
 	args[3] = Int32GetDatum(record_index);
 	if (record_index < 0)
 		nulls[3] = 'n';
-	args[4] = CStringGetTextDatum(reason);
-	args[5] = CStringGetTextDatum(detail);
-	args[6] = PointerGetDatum(p);
+	/* how the message was read: how driftlock_replay_dead_letters() reads it */
+	args[4] = CStringGetTextDatum(kafka_format_name(driftlock_kafka_format));
+	args[5] = CStringGetTextDatum(reason);
+	args[6] = CStringGetTextDatum(detail);
+	args[7] = PointerGetDatum(p);
 	if (payload == NULL)
-		nulls[6] = 'n';
-	message_metadata_args(msg, &args[7], &nulls[7]);
+		nulls[7] = 'n';
+	message_metadata_args(msg, &args[8], &nulls[8]);
 	ret = spi_run(&dead_letter_stmt, args, nulls, false, 0);
 	if (ret != SPI_OK_INSERT)
 		elog(ERROR, "recording a dead letter failed: %s", SPI_result_code_string(ret));
@@ -139,13 +146,20 @@ bool
 batch_move_offset(const char *group, const char *topic, int32 partition, bool stored,
 				  int64 expected, int64 next_offset, int64 first_offset)
 {
-	Datum		args[5];
+	Datum		args[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	int			ret;
 
 	partition_args(args, group, topic, partition);
 	args[3] = Int64GetDatum(next_offset);
 	args[4] = Int64GetDatum(stored ? expected : first_offset);
-	ret = spi_run(stored ? &move_offset_stmt : &insert_offset_stmt, args, NULL, false, 0);
+	/* the batch was read the way the settings say now (see MessageFormat) */
+	args[5] = CStringGetTextDatum(kafka_format_name(driftlock_kafka_format));
+	if (driftlock_kafka_format == KAFKA_FORMAT_RAW)
+		nulls[6] = 'n';
+	else
+		args[6] = CStringGetTextDatum(driftlock_otlp_stream_attribute);
+	ret = spi_run(stored ? &move_offset_stmt : &insert_offset_stmt, args, nulls, false, 0);
 	if (ret != (stored ? SPI_OK_UPDATE : SPI_OK_INSERT))
 		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
 	return SPI_processed == 1;
@@ -169,7 +183,7 @@ batch_save_checkpoint(const char *group, const char *topic, int32 partition,
 
 bool
 batch_load_offset(const char *group, const char *topic, int32 partition,
-				  int64 *next_offset, int64 *checkpoint_offset)
+				  int64 *next_offset, int64 *checkpoint_offset, MessageFormat *format)
 {
 	Datum		args[3];
 	bool		isnull;
@@ -185,6 +199,20 @@ batch_load_offset(const char *group, const char *topic, int32 partition,
 	*checkpoint_offset = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (isnull)
 		*checkpoint_offset = *next_offset;	/* 0.1.0's rows, rows written by hand */
+	if (format != NULL)
+	{
+		Datum		d;
+		bool		attr_null;
+
+		memset(format, 0, sizeof(*format));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+		/* NULL: 0.1.0's rows, raw; the CHECK constraint admits no other name */
+		(void) kafka_format_parse(isnull ? NULL : TextDatumGetCString(d), &format->format);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &attr_null);
+		if (!attr_null && format->format != KAFKA_FORMAT_RAW)
+			text_to_cstring_buffer(DatumGetTextPP(d), format->otlp_stream_attribute,
+								   sizeof(format->otlp_stream_attribute));
+	}
 	return true;
 }
 

@@ -12,6 +12,8 @@
 #ifndef DRIFTLOCK_BATCH_WRITER_H
 #define DRIFTLOCK_BATCH_WRITER_H
 
+#include "guc.h"
+
 /* Dead letters keep at most this many bytes of the payload. */
 #define DEAD_LETTER_PAYLOAD_MAX 65536
 
@@ -51,9 +53,13 @@ extern bool batch_move_offset(const char *group, const char *topic, int32 partit
 extern bool batch_save_checkpoint(const char *group, const char *topic, int32 partition,
 								  int64 expected, int64 offset);
 
-/* The stored next and checkpoint offsets; false when there are none. */
+/*
+ * The stored next and checkpoint offsets, and how the messages before the
+ * next offset were read (format, unless NULL); false when there are none.
+ */
 extern bool batch_load_offset(const char *group, const char *topic, int32 partition,
-							  int64 *next_offset, int64 *checkpoint_offset);
+							  int64 *next_offset, int64 *checkpoint_offset,
+							  MessageFormat *format);
 
 /* Where a dead letter is: record_index -1 for a whole message. */
 typedef struct DeadLetterPosition

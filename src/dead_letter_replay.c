@@ -139,6 +139,7 @@ typedef struct Candidate
 	int64		offset;
 	int32		record_index;	/* its log record in the message; 0 for a raw one */
 	bool		has_index;		/* a log record's dead letter (kafka_record_index set) */
+	int			format;			/* how its message was read (kafka_format) */
 } Candidate;
 
 typedef struct ReplayRun
@@ -260,7 +261,7 @@ static CachedStatement list_stmt = {
 	"SELECT d.id, d.kafka_topic, d.kafka_partition, d.kafka_offset, d.headers, d.payload, "
 	"(SELECT coalesce(k.checkpoint_offset, k.next_offset) FROM driftlock.kafka_offsets k "
 	"WHERE k.group_id = $2 AND k.topic = d.kafka_topic AND k.partition = d.kafka_partition), "
-	"d.kafka_key, d.kafka_record_index FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
+	"d.kafka_key, d.kafka_record_index, d.kafka_format FROM driftlock.dead_letters d WHERE d.id > $3 AND ($1::text IS NULL OR d.reason = $1) "
 	"ORDER BY d.id LIMIT $4",
 	4, {TEXTOID, TEXTOID, INT8OID, INT8OID}, NULL
 };
@@ -312,44 +313,78 @@ otlp_palloc(void *ctx, size_t size)
 static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
 
 /*
- * With driftlock.kafka_format otlp_*, the log record a dead letter's
- * payload holds (in the current memory context): the one record of a
- * record's dead letter (record_index not null), or of a whole message
- * that holds exactly one.  False, with why in why, for a payload that is
- * not that.  A raw format takes no record's dead letter.
+ * The events of a dead letter, read the way its message was read (its
+ * kafka_format): the payload itself, one event (raw: records NULL), or the
+ * log records of the OpenTelemetry batch it holds (a record's dead letter
+ * holds one).  In the current memory context.
  */
+typedef struct DeadLetterEvents
+{
+	size_t		count;
+	const OtlpRecord *records;
+} DeadLetterEvents;
+
 static bool
-dead_letter_record(const uint8_t *payload, size_t len, bool has_index, const OtlpRecord **record,
-				   char *why, size_t whylen)
+dead_letter_events(const uint8_t *payload, size_t len, bool has_index, int format,
+				   DeadLetterEvents *ev, char *why, size_t whylen)
 {
 	OtlpBatch	b;
 	char		err[256];
 
-	*record = NULL;
-	if (driftlock_kafka_format == KAFKA_FORMAT_RAW)
+	ev->count = 1;
+	ev->records = NULL;
+	if (format == KAFKA_FORMAT_RAW)
 	{
 		if (!has_index)
 			return true;
-		snprintf(why, whylen, "It is a log record of an OpenTelemetry batch, and driftlock.kafka_format is raw.");
+		snprintf(why, whylen, "It has a record index but was read as a raw message.");
 		return false;
 	}
 	message_scored_payload(&payload, &len);
-	if (!otlp_decode(payload, len,
-					 driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO,
+	if (!otlp_decode(payload, len, format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO,
 					 driftlock_otlp_stream_attribute, &otlp_allocator, &b, err, sizeof(err)))
 	{
 		snprintf(why, whylen, "Its payload is not an OpenTelemetry logs batch in %s: %s",
-				 driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? "otlp_json" : "otlp_proto", err);
+				 kafka_format_name(format), err);
 		return false;
 	}
-	if (b.count != 1)
+	if (has_index && b.count != 1)
 	{
-		snprintf(why, whylen, "Its payload is an OpenTelemetry batch of %zu log records; only a batch of one is replayed (a record's dead letter holds one).",
-				 b.count);
+		snprintf(why, whylen, "It stands for one log record, but its payload holds %zu.", b.count);
 		return false;
 	}
-	*record = &b.records[0];
+	ev->count = b.count;
+	ev->records = b.records;
 	return true;
+}
+
+/* The bytes the detector scores of event i (message_scored_payload()). */
+static void
+event_bytes(const DeadLetterEvents *ev, size_t i, bytea *payload, const uint8_t **bytes,
+			size_t *len)
+{
+	if (ev->records != NULL)
+	{
+		*bytes = (const uint8_t *) ev->records[i].text;
+		*len = ev->records[i].text_len;
+		return;
+	}
+	*bytes = (const uint8_t *) VARDATA_ANY(payload);
+	*len = VARSIZE_ANY_EXHDR(payload);
+	message_scored_payload(bytes, len);
+}
+
+/* A dead letter's kafka_format (NULL: 0.1.0's rows and rows by hand, raw). */
+static int
+row_format(HeapTuple t, TupleDesc d, int column)
+{
+	bool		isnull;
+	Datum		v = SPI_getbinval(t, d, column, &isnull);
+	int			format;
+
+	/* the CHECK constraint admits no other name */
+	(void) kafka_format_parse(isnull ? NULL : TextDatumGetCString(v), &format);
+	return format;
 }
 
 /* The stream a dead letter names now; false with why in problem. */
@@ -404,10 +439,13 @@ intern_topic(MemoryContext cxt, text *topic, const char **last)
 /* How a dead letter is named in a notice: its position, else its id. */
 static void
 dead_letter_label(char *buf, size_t cap, int64 id, bool no_position, Datum topic,
-				  Datum partition, Datum offset)
+				  Datum partition, Datum offset, bool has_index, Datum record_index)
 {
 	if (no_position)
 		snprintf(buf, cap, "id " INT64_FORMAT, id);
+	else if (has_index)
+		snprintf(buf, cap, "%s[%d]@" INT64_FORMAT " log record %d", TextDatumGetCString(topic),
+				 DatumGetInt32(partition), DatumGetInt64(offset), DatumGetInt32(record_index));
 	else
 		snprintf(buf, cap, "%s[%d]@" INT64_FORMAT, TextDatumGetCString(topic),
 				 DatumGetInt32(partition), DatumGetInt64(offset));
@@ -449,30 +487,74 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	LeftCause	cause = LEFT_CAUSES;
 	Candidate  *c;
 	const OtlpRecord *record = NULL;
+	int			format = row_format(t, d, 10);
+	DeadLetterEvents ev;
 	char		why[512];
 
-	if (bpayload != NULL && len < DEAD_LETTER_PAYLOAD_MAX &&
-		!dead_letter_record(bytes, len, !index_null, &record, why, sizeof(why)))
+	if (format != KAFKA_FORMAT_RAW && (bpayload == NULL || len >= DEAD_LETTER_PAYLOAD_MAX))
 	{
-		if (only_stream != NULL)
-			return;				/* names no stream */
-		if (run->left[LEFT_OTLP] == 0)
-		{
-			dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
-							  topic_null || partition_null || offset_null, topic, partition, offset);
-			strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
-		}
-		run->left[LEFT_OTLP]++;
+		/* not all there: its records, and so its stream, are unknown */
+		if (only_stream == NULL)
+			run->left[bpayload == NULL ? LEFT_NO_PAYLOAD : LEFT_CUT]++;
 		return;
+	}
+	if (bpayload != NULL && len < DEAD_LETTER_PAYLOAD_MAX)
+	{
+		if (!dead_letter_events(bytes, len, !index_null, format, &ev, why, sizeof(why)))
+			record = NULL;		/* why says why */
+		else if (format == KAFKA_FORMAT_RAW)
+			why[0] = '\0';
+		else if (ev.count == 1)
+		{
+			why[0] = '\0';
+			record = &ev.records[0];
+		}
+		else
+		{
+			/* a whole batch: replayed whole when a header or key names its stream */
+			snprintf(why, sizeof(why), "Its %zu log records are named by their resource attribute, not by a header or key: a whole batch is replayed only into one stream.",
+					 ev.count);
+			record = &message_batch_only;
+		}
+		if (why[0] != '\0' && record == NULL)
+		{
+			if (only_stream != NULL)
+				return;			/* names no stream */
+			if (run->left[LEFT_OTLP] == 0)
+			{
+				dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
+								  topic_null || partition_null || offset_null, topic, partition, offset,
+								  !index_null, record_index);
+				strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
+			}
+			run->left[LEFT_OTLP]++;
+			return;
+		}
 	}
 	if (!resolve(jheaders, bkey, bytes, len, record, &stream, &learn_only, &problem))
 	{
+		if (record == &message_batch_only && problem.reason == NULL)
+		{
+			/* neither header nor key names the batch's stream */
+			if (only_stream != NULL)
+				return;
+			if (run->left[LEFT_OTLP] == 0)
+			{
+				dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
+								  topic_null || partition_null || offset_null, topic, partition, offset,
+								  !index_null, record_index);
+				strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
+			}
+			run->left[LEFT_OTLP]++;
+			return;
+		}
 		if (only_stream != NULL)
 			return;				/* not the stream asked for */
 		if (run->left[LEFT_NO_STREAM] == 0)
 		{
 			dead_letter_label(run->no_stream_example, sizeof(run->no_stream_example), id,
-							  topic_null || partition_null || offset_null, topic, partition, offset);
+							  topic_null || partition_null || offset_null, topic, partition, offset,
+								  !index_null, record_index);
 			strlcpy(run->no_stream_detail, problem.detail, sizeof(run->no_stream_detail));
 		}
 		cause = LEFT_NO_STREAM;
@@ -512,6 +594,7 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	c->offset = c->topic ? DatumGetInt64(offset) : 0;
 	c->record_index = index_null ? 0 : DatumGetInt32(record_index);
 	c->has_index = !index_null;
+	c->format = format;
 }
 
 /* Every dead letter of the reason, classified (pages in id order). */
@@ -560,7 +643,7 @@ list_dead_letters(ReplayRun *run, const char *reason, const pg_uuid_t *only_stre
 	MemoryContextDelete(rowcxt);
 }
 
-/* By stream, then Kafka position (no position last), then id. */
+/* By stream, then Kafka position with the record index (no position last), then id. */
 static int
 candidate_cmp(const void *a, const void *b)
 {
@@ -578,6 +661,8 @@ candidate_cmp(const void *a, const void *b)
 		return x->partition < y->partition ? -1 : 1;
 	if (x->offset != y->offset)
 		return x->offset < y->offset ? -1 : 1;
+	if (x->record_index != y->record_index)
+		return x->record_index < y->record_index ? -1 : 1;
 	return x->id < y->id ? -1 : x->id > y->id;
 }
 
@@ -610,7 +695,8 @@ static CachedStatement take_stmt = {
 
 /* A dead letter this call holds. */
 static CachedStatement payload_stmt = {
-	"SELECT payload, kafka_record_index IS NOT NULL FROM driftlock.dead_letters WHERE id = $1",
+	"SELECT payload, kafka_record_index IS NOT NULL, kafka_format FROM driftlock.dead_letters "
+	"WHERE id = $1",
 	1, {INT8OID}, NULL
 };
 
@@ -656,37 +742,28 @@ load_detector(StreamReplay *sr, bool from_now, bytea *state)
 }
 
 /*
- * The detector observes a payload, as the worker's does: the scored bytes
- * (message_scored_payload()) in *bytes and *len.
+ * The events of a dead letter (dead_letter_events()), as classify() found
+ * them: a change of the row since fails.
  */
 static void
-observe(StreamReplay *sr, bytea *payload, bool has_index, cbad_verdict *verdict,
-		const uint8_t **scored, size_t *scored_len)
+replayed_events(StreamReplay *sr, bytea *payload, bool has_index, int format,
+				DeadLetterEvents *ev)
 {
-	const uint8_t *bytes = (const uint8_t *) VARDATA_ANY(payload);
-	size_t		len = VARSIZE_ANY_EXHDR(payload);
-	const OtlpRecord *record;
 	char		why[512];
 
-	/* classify() took it: a change of the row or the setting since fails */
-	if (!dead_letter_record(bytes, len, has_index, &record, why, sizeof(why)))
+	if (!dead_letter_events((const uint8_t *) VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload),
+							has_index, format, ev, why, sizeof(why)))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("a dead letter of driftlock stream %s changed while it was replayed",
 						DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum(&sr->id)))),
 				 errdetail_internal("%s", why)));
-	if (record != NULL)
-	{
-		bytes = (const uint8_t *) record->text;
-		len = record->text_len;
-	}
-	else
-		message_scored_payload(&bytes, &len);
-	if (scored != NULL)
-	{
-		*scored = bytes;
-		*scored_len = len;
-	}
+}
+
+/* The detector observes an event, as the worker's does. */
+static void
+observe(StreamReplay *sr, const uint8_t *bytes, size_t len, cbad_verdict *verdict)
+{
 	driftlock_report_status(sr->learn_only
 							? cbad_detector_observe_learning(sr->det, bytes, len, verdict)
 							: cbad_detector_observe(sr->det, bytes, len, verdict),
@@ -703,8 +780,7 @@ replay_one(StreamReplay *sr, const Candidate *c)
 {
 	Datum		args[1] = {Int64GetDatum(c->id)};
 	AnomalySource src = {0};
-	const uint8_t *scored;
-	size_t		scored_len;
+	DeadLetterEvents ev;
 	Datum		metadata[MESSAGE_METADATA_ARGS];
 	char		metadata_nulls[MESSAGE_METADATA_ARGS];
 	cbad_verdict verdict;
@@ -730,7 +806,6 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	src.topic = c->topic;
 	src.partition = c->partition;
 	src.offset = c->offset;
-	src.record_index = c->record_index;
 	/* the message's metadata as the dead letter kept them (message_metadata.h) */
 	for (int i = 0; i < MESSAGE_METADATA_ARGS; i++)
 	{
@@ -744,9 +819,20 @@ replay_one(StreamReplay *sr, const Candidate *c)
 	/* pending feedback, before the stream's next event, as the worker does */
 	if (sr->ndone == 0)
 		(void) feedback_apply_keep(&sr->id, sr->det, &src, &sr->feedback, sr->cxt);
-	observe(sr, payload, c->has_index, &verdict, &scored, &scored_len);
-	if (driftlock_stream_record(&sr->id, sr->det, scored, scored_len, &verdict, &src, NULL, NULL))
-		sr->anomalies++;
+	replayed_events(sr, payload, c->has_index, c->format, &ev);
+	for (size_t i = 0; i < ev.count; i++)
+	{
+		const uint8_t *scored;
+		size_t		scored_len;
+
+		/* a record's dead letter is at its index; a whole batch's records at theirs */
+		src.record_index = ev.records == NULL ? 0
+			: c->has_index ? c->record_index : (int32) ev.records[i].index;
+		event_bytes(&ev, i, payload, &scored, &scored_len);
+		observe(sr, scored, scored_len, &verdict);
+		if (driftlock_stream_record(&sr->id, sr->det, scored, scored_len, &verdict, &src, NULL, NULL))
+			sr->anomalies++;
+	}
 	sr->done[sr->ndone++] = c->id;
 	SPI_finish();
 	return true;
@@ -771,13 +857,27 @@ relearn(StreamReplay *sr)
 		Datum		args[1] = {Int64GetDatum(sr->done[i])};
 		cbad_verdict verdict;
 		bool		isnull;
+		HeapTuple	t;
+		TupleDesc	d;
+		bytea	   *payload;
+		DeadLetterEvents ev;
 
 		SPI_connect();
 		if (spi_run(&payload_stmt, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 			elog(ERROR, "reading a replayed dead letter failed");
-		observe(sr, DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
-				DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)),
-				&verdict, NULL, NULL);
+		t = SPI_tuptable->vals[0];
+		d = SPI_tuptable->tupdesc;
+		payload = DatumGetByteaPP(SPI_getbinval(t, d, 1, &isnull));
+		replayed_events(sr, payload, DatumGetBool(SPI_getbinval(t, d, 2, &isnull)),
+						row_format(t, d, 3), &ev);
+		for (size_t j = 0; j < ev.count; j++)
+		{
+			const uint8_t *bytes;
+			size_t		len;
+
+			event_bytes(&ev, j, payload, &bytes, &len);
+			observe(sr, bytes, len, &verdict);
+		}
 		SPI_finish();
 	}
 }

@@ -76,6 +76,47 @@ static const struct config_enum_entry kafka_format_options[] = {
 	{NULL, 0, false}
 };
 
+void
+message_format_current(MessageFormat *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->format = driftlock_kafka_format;
+	if (f->format != KAFKA_FORMAT_RAW)
+		strlcpy(f->otlp_stream_attribute, driftlock_otlp_stream_attribute,
+				sizeof(f->otlp_stream_attribute));
+}
+
+bool
+message_format_equal(const MessageFormat *a, const MessageFormat *b)
+{
+	return a->format == b->format &&
+		strcmp(a->otlp_stream_attribute, b->otlp_stream_attribute) == 0;
+}
+
+const char *
+kafka_format_name(int format)
+{
+	for (const struct config_enum_entry *e = kafka_format_options; e->name != NULL; e++)
+		if (e->val == format)
+			return e->name;
+	return "raw";
+}
+
+bool
+kafka_format_parse(const char *name, int *format)
+{
+	*format = KAFKA_FORMAT_RAW;
+	if (name == NULL)
+		return true;
+	for (const struct config_enum_entry *e = kafka_format_options; e->name != NULL; e++)
+		if (strcmp(e->name, name) == 0)
+		{
+			*format = e->val;
+			return true;
+		}
+	return false;
+}
+
 /* Memory of GUC values and extras: guc_malloc() from PostgreSQL 16 on */
 #if PG_VERSION_NUM >= 160000
 #define guc_value_alloc(size) guc_malloc(LOG, (size))
@@ -480,7 +521,7 @@ driftlock_guc_init(void)
 
 	DefineCustomIntVariable("driftlock.checkpoint_messages",
 							"Most messages a Kafka worker processes between two checkpoints (1 .. 100000000, reload).",
-							"See driftlock.checkpoint_interval.  1 saves the touched detectors with every batch, as driftlock 0.1.0 did.  Takes effect on reload.",
+							"See driftlock.checkpoint_interval.  An OpenTelemetry batch counts as one message, whatever its log records.  1 saves the touched detectors with every batch, as driftlock 0.1.0 did.  Takes effect on reload.",
 							&driftlock_checkpoint_messages,
 							100000,
 							1, 100000000,

@@ -47,6 +47,25 @@ typedef enum KafkaFormat
 extern int	driftlock_kafka_format;
 extern char *driftlock_otlp_stream_attribute;
 
+/*
+ * How messages are read: driftlock.kafka_format and, for OpenTelemetry
+ * batches, driftlock.otlp_stream_attribute.  Kept with each partition's
+ * stored offsets, so that a replay reads messages as they were read when
+ * they were processed (replay.c).
+ */
+typedef struct MessageFormat
+{
+	int			format;			/* KafkaFormat */
+	char		otlp_stream_attribute[256]; /* empty for raw */
+} MessageFormat;
+
+extern void message_format_current(MessageFormat *f);
+extern bool message_format_equal(const MessageFormat *a, const MessageFormat *b);
+/* "raw", "otlp_json", "otlp_proto" */
+extern const char *kafka_format_name(int format);
+/* A stored name (NULL: 0.1.0's rows, raw); false for an unknown one. */
+extern bool kafka_format_parse(const char *name, int *format);
+
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;
 extern int	driftlock_kafka_workers;

@@ -210,8 +210,12 @@ set_stored_offsets_body(void *arg)
 		int64		next,
 					checkpoint;
 		int64		replay_until = -1;	/* nothing to replay */
-		bool		stored = batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
-											   &next, &checkpoint);
+		MessageFormat format;
+		bool		stored;
+
+		message_format_current(&format);	/* unless the row says otherwise */
+		stored = batch_load_offset(driftlock_kafka_group_id, p->topic, p->partition,
+											   &next, &checkpoint, &format);
 
 		if (!stored)
 		{
@@ -240,7 +244,7 @@ set_stored_offsets_body(void *arg)
 								p->topic, p->partition, (long long) next, (long long) kafka->offset)));
 		}
 		/* also drops the partition's earlier plan */
-		replay_plan(p->topic, p->partition, p->offset, replay_until);
+		replay_plan(p->topic, p->partition, p->offset, replay_until, &format);
 		/* offsets move only from here (offset_fence.c) */
 		fence_assigned(p->topic, p->partition, stored, stored ? next : 0);
 	}

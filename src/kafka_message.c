@@ -197,6 +197,8 @@ from_record(const OtlpRecord *record, int tried, char *key, MessageProblem *prob
 	return false;
 }
 
+const OtlpRecord message_batch_only = {0};
+
 /* The stream id by the rules of message_stream_key(). */
 static bool
 stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
@@ -231,6 +233,11 @@ stream_key_from(const KeySource *src, char *key, MessageProblem *problem)
 		if (r != SOURCE_ABSENT)
 			return r == SOURCE_FOUND;
 		tried++;
+	}
+	if (src->record == &message_batch_only)
+	{
+		problem->reason = NULL;		/* neither names it: each record's attribute does */
+		return false;
 	}
 	if (src->record != NULL)
 		return from_record(src->record, tried, key, problem);

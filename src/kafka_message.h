@@ -39,6 +39,14 @@ extern bool message_stream_key(const rd_kafka_message_t *msg, const uint8_t *pay
 							   const OtlpRecord *record, char *key, MessageProblem *problem);
 
 /*
+ * As record: asks whether the header or key sources name the stream of
+ * every record of a batch.  false with problem->reason NULL when neither
+ * does (each record's resource attribute decides), with a reason when the
+ * one that decides is not a valid id.
+ */
+extern const OtlpRecord message_batch_only;
+
+/*
  * The bytes of a payload that are read and scored: without its Confluent
  * Schema Registry header when driftlock.kafka_strip_schema_header is on
  * (message/confluent_frame.h), else all of them.

@@ -476,21 +476,25 @@ dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detai
 
 /* The encoding of OpenTelemetry batches (driftlock.kafka_format otlp_*). */
 static OtlpEncoding
-otlp_encoding(void)
+otlp_encoding(int format)
 {
-	return driftlock_kafka_format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO;
+	return format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO;
 }
 
-/* One log record of a decoded batch as a dead letter of its own. */
+/*
+ * One log record of a decoded batch as a dead letter of its own (only
+ * live messages have dead letters: they are read in the current format).
+ */
 static void
 record_dead_letter(const rd_kafka_message_t *msg, const uint8_t *batch_bytes,
 				   const OtlpRecord *record, const char *reason, const char *detail)
 {
+	OtlpEncoding enc = otlp_encoding(driftlock_kafka_format);
 	/* the record alone, as a batch that driftlock_replay_dead_letters() reads */
-	size_t		len = otlp_single_record(batch_bytes, otlp_encoding(), record, NULL, 0);
+	size_t		len = otlp_single_record(batch_bytes, enc, record, NULL, 0);
 	uint8_t    *single = palloc(Max(len, 1));
 
-	(void) otlp_single_record(batch_bytes, otlp_encoding(), record, single, len);
+	(void) otlp_single_record(batch_bytes, enc, record, single, len);
 	metrics_count_dead_letter(reason);
 	batch_dead_letter(rd_kafka_topic_name(msg->rkt), msg->partition, msg->offset,
 					  (int32) record->index, reason, detail, msg, single, len);
@@ -529,6 +533,35 @@ event_dead_letter(const MessageEvent *ev, const char *reason, const char *detail
 }
 
 /*
+ * The stream an id names; false, after a dead letter for a live event
+ * (ev->record NULL: the whole message), when there is none.
+ */
+static bool
+resolve_event(const MessageEvent *ev, const char *key, pg_uuid_t *stream_id, cbad_config *cfg,
+			  bool *learn_only)
+{
+	StreamResolution resolved;
+	char		detail[STREAM_KEY_MAX + 128];
+
+	/* live messages may create their stream (stream_autocreate.c) */
+	resolved = stream_resolve(key, ev->kind == REPLAY_LIVE ? STREAM_CREATE_IN_BATCH : STREAM_FIND_ONLY,
+							  stream_id, cfg, learn_only);
+	if (resolved == STREAM_FOUND)
+		return true;
+	if (ev->kind == REPLAY_LEARN)
+		return false;			/* dropped since */
+	if (resolved == STREAM_OVER_LIMIT)
+	{
+		stream_limit_detail(detail, sizeof(detail));
+		event_dead_letter(ev, "stream_limit", detail);
+		return false;
+	}
+	snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
+	event_dead_letter(ev, "unknown_stream", detail);
+	return false;
+}
+
+/*
  * An event of a message, its stream id found: a dead letter, nothing, or
  * an anomaly.  A replayed event only teaches its detector (replay.c).
  */
@@ -540,32 +573,14 @@ process_event(const MessageEvent *ev, const char *key)
 	pg_uuid_t	stream_id;
 	cbad_config cfg;
 	bool		learn_only;
-	StreamResolution resolved;
 	bool		fresh;
 	cbad_detector *det;
 	cbad_verdict verdict;
 	cbad_status status;
 	AnomalySource src;
 
-	/* live messages may create their stream (stream_autocreate.c) */
-	resolved = stream_resolve(key, kind == REPLAY_LIVE ? STREAM_CREATE_IN_BATCH : STREAM_FIND_ONLY,
-							  &stream_id, &cfg, &learn_only);
-	if (resolved != STREAM_FOUND)
-	{
-		char		detail[STREAM_KEY_MAX + 128];
-
-		if (kind == REPLAY_LEARN)
-			return;				/* dropped since */
-		if (resolved == STREAM_OVER_LIMIT)
-		{
-			stream_limit_detail(detail, sizeof(detail));
-			event_dead_letter(ev, "stream_limit", detail);
-			return;
-		}
-		snprintf(detail, sizeof(detail), "No stream in driftlock.streams has the id or name \"%s\".", key);
-		event_dead_letter(ev, "unknown_stream", detail);
+	if (!resolve_event(ev, key, &stream_id, &cfg, &learn_only))
 		return;
-	}
 
 	memset(&src, 0, sizeof(src));
 	src.topic = rd_kafka_topic_name(msg->rkt);
@@ -619,41 +634,91 @@ static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
  * dead letter (invalid_otlp) for a live one.
  */
 static bool
-decode_batch(const rd_kafka_message_t *msg, ReplayKind kind, const uint8_t *payload,
-			 size_t len, OtlpBatch *out)
+decode_batch(const rd_kafka_message_t *msg, ReplayKind kind, const MessageFormat *fmt,
+			 const uint8_t *payload, size_t len, OtlpBatch *out)
 {
 	char		err[256];
 	char		detail[400];
 
-	if (otlp_decode(payload, len, otlp_encoding(), driftlock_otlp_stream_attribute,
+	if (otlp_decode(payload, len, otlp_encoding(fmt->format), fmt->otlp_stream_attribute,
 					&otlp_allocator, out, err, sizeof(err)))
 		return true;
 	if (kind == REPLAY_LIVE)
 	{
 		snprintf(detail, sizeof(detail),
 				 "The payload is not an OpenTelemetry logs batch in %s (driftlock.kafka_format): %s",
-				 otlp_encoding() == OTLP_JSON ? "otlp_json" : "otlp_proto", err);
+				 kafka_format_name(fmt->format), err);
 		dead_letter(msg, "invalid_otlp", detail);
 	}
 	return false;
 }
 
+/*
+ * What one log record allocates (its dead letter's copies of the key and
+ * headers, its anomaly): reset after each, or a message of thousands of
+ * records would hold them all until its end.
+ */
+static MemoryContext record_cxt = NULL;
+
+static void
+record_cxt_enter(MemoryContext *old)
+{
+	if (record_cxt == NULL)
+		record_cxt = AllocSetContextCreate(TopMemoryContext, "driftlock log record",
+										   ALLOCSET_DEFAULT_SIZES);
+	*old = MemoryContextSwitchTo(record_cxt);
+}
+
+static void
+record_cxt_leave(MemoryContext old)
+{
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(record_cxt);
+}
+
 /* Each log record of an OpenTelemetry batch, an event of its own. */
 static void
-process_batch_records(const rd_kafka_message_t *msg, ReplayKind kind, const uint8_t *payload,
-					  size_t len)
+process_batch_records(const rd_kafka_message_t *msg, ReplayKind kind, const MessageFormat *fmt,
+					  const uint8_t *payload, size_t len)
 {
 	const char *topic = rd_kafka_topic_name(msg->rkt);
 	OtlpBatch	b;
 	MessageEvent ev = {msg, kind, NULL, 0, NULL, payload};
+	char		message_key[STREAM_KEY_MAX + 1];
+	MessageProblem problem;
+	bool		message_wide;
 
-	if (!decode_batch(msg, kind, payload, len, &b))
+	if (!decode_batch(msg, kind, fmt, payload, len, &b))
 		return;
+
+	/*
+	 * A header or key that names the stream names it for every record: a
+	 * problem with it, or a stream that is not there, is the whole
+	 * message's, one dead letter (not one per record, all alike), which
+	 * driftlock_replay_dead_letters() replays whole.
+	 */
+	message_wide = message_stream_key(msg, payload, len, &message_batch_only, message_key, &problem);
+	if (!message_wide && problem.reason != NULL)
+	{
+		if (kind == REPLAY_LIVE)
+			dead_letter(msg, problem.reason, problem.detail);
+		return;
+	}
+	if (message_wide && b.count > 0)
+	{
+		pg_uuid_t	stream_id;
+		cbad_config cfg;
+		bool		learn_only;
+
+		if (!resolve_event(&ev, message_key, &stream_id, &cfg, &learn_only))
+			return;
+	}
+
 	for (size_t i = 0; i < b.count; i++)
 	{
 		const OtlpRecord *r = &b.records[i];
 		char		key[STREAM_KEY_MAX + 1];
-		MessageProblem problem;
+		MemoryContext old;
 
 		if (kind == REPLAY_LEARN &&
 			replay_record_skipped(topic, msg->partition, msg->offset, (int32) r->index))
@@ -661,13 +726,14 @@ process_batch_records(const rd_kafka_message_t *msg, ReplayKind kind, const uint
 		ev.record = r;
 		ev.bytes = (const uint8_t *) r->text;
 		ev.len = r->text_len;
-		if (!message_stream_key(msg, payload, len, r, key, &problem))
-		{
-			if (kind == REPLAY_LIVE)
-				event_dead_letter(&ev, problem.reason, problem.detail);
-			continue;
-		}
-		process_event(&ev, key);
+		record_cxt_enter(&old);
+		if (message_wide)
+			process_event(&ev, message_key);
+		else if (message_stream_key(msg, payload, len, r, key, &problem))
+			process_event(&ev, key);
+		else if (kind == REPLAY_LIVE)
+			event_dead_letter(&ev, problem.reason, problem.detail);
+		record_cxt_leave(old);
 	}
 }
 
@@ -684,9 +750,19 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	char		key[STREAM_KEY_MAX + 1];
 	MessageProblem problem;
 	MessageEvent ev = {msg, kind, NULL, 0, NULL, NULL};
+	const MessageFormat *fmt = NULL;
+	MessageFormat now;
 
 	if (kind == REPLAY_SKIP)
 		return;
+	/* a replayed message is read as it was the first time (replay.c) */
+	if (kind == REPLAY_LEARN)
+		fmt = replay_format(rd_kafka_topic_name(msg->rkt), msg->partition);
+	if (fmt == NULL)
+	{
+		message_format_current(&now);
+		fmt = &now;
+	}
 	if (len > (size_t) driftlock_kafka_max_payload_bytes)
 	{
 		char		detail[256];
@@ -700,9 +776,9 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 		return;
 	}
 	message_scored_payload(&payload, &len);	/* kafka_strip_schema_header */
-	if (driftlock_kafka_format != KAFKA_FORMAT_RAW)
+	if (fmt->format != KAFKA_FORMAT_RAW)
 	{
-		process_batch_records(msg, kind, payload, len);
+		process_batch_records(msg, kind, fmt, payload, len);
 		return;
 	}
 	if (!message_stream_key(msg, payload, len, NULL, key, &problem))
@@ -856,18 +932,53 @@ dead_letter_whole(const rd_kafka_message_t *msg, const char *reason, const char 
 {
 	const uint8_t *payload = msg->payload;
 	size_t		len = payload ? msg->len : 0;
+	MemoryContext cxt = CurrentMemoryContext;
+	MessageFormat fmt;
 	OtlpBatch	b;
 
+	message_format_current(&fmt);
 	message_scored_payload(&payload, &len);
-	if (driftlock_kafka_format == KAFKA_FORMAT_RAW ||
+	if (fmt.format == KAFKA_FORMAT_RAW ||
 		len > (size_t) driftlock_kafka_max_payload_bytes ||
-		!decode_batch(msg, REPLAY_LEARN, payload, len, &b) || b.count == 0)
+		!decode_batch(msg, REPLAY_LEARN, &fmt, payload, len, &b) || b.count == 0)
 	{
 		dead_letter(msg, reason, detail);
 		return;
 	}
-	for (size_t i = 0; i < b.count; i++)
-		record_dead_letter(msg, payload, &b.records[i], reason, detail);
+
+	/*
+	 * This must not fail, or the partition is stuck: if the records cannot
+	 * be set aside one by one (memory, a trigger on the table), the message
+	 * is set aside whole.
+	 */
+	BeginInternalSubTransaction(NULL);
+	PG_TRY();
+	{
+		for (size_t i = 0; i < b.count; i++)
+		{
+			MemoryContext old;
+
+			record_cxt_enter(&old);
+			record_dead_letter(msg, payload, &b.records[i], reason, detail);
+			record_cxt_leave(old);
+		}
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		dead_letter(msg, reason,
+					psprintf("%s (Its log records could not be set aside one by one: %s)",
+							 detail, edata->message ? edata->message : "unknown error"));
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
 }
 
 /*
@@ -1034,6 +1145,8 @@ handle_reload(void)
 	if (rk != NULL && (!driftlock_kafka_enabled || settings_changed(&settings)))
 	{
 		ereport(LOG, (errmsg("driftlock kafka worker %d reconnecting: settings changed", worker_id)));
+		/* positions too: nothing read so far is replayed under new settings */
+		checkpoint_request();
 		(void) checkpoint_now(owned, "reconnecting");
 		kafka_offsets_flush(rk, true);
 		consumer_close(rk);

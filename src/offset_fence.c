@@ -113,7 +113,7 @@ fenced(const char *group, const char *topic, int32 partition, bool had, int64 sa
 
 	/* what the failed write saw: the latest row, not the batch's snapshot */
 	PushActiveSnapshot(GetLatestSnapshot());
-	has = batch_load_offset(group, topic, partition, &next, &checkpoint);
+	has = batch_load_offset(group, topic, partition, &next, &checkpoint, NULL);
 	PopActiveSnapshot();
 	tripped = true;
 	ereport(ERROR,

@@ -18,6 +18,7 @@
 #include "utils/memutils.h"
 
 #include "batch_writer.h"
+#include "checkpoint.h"
 #include "replay.h"
 
 typedef struct ReplayRange
@@ -28,6 +29,7 @@ typedef struct ReplayRange
 	DeadLetterPosition *dead;	/* dead letters in the range, ascending */
 	int			ndead;
 	int			next_dead;		/* the first of them not passed yet */
+	MessageFormat format;		/* how they were read */
 } ReplayRange;
 
 static ReplayRange *ranges = NULL;
@@ -53,10 +55,12 @@ find_range(const char *topic, int32 partition)
 }
 
 void
-replay_plan(const char *topic, int32 partition, int64 from, int64 until)
+replay_plan(const char *topic, int32 partition, int64 from, int64 until,
+			const MessageFormat *format)
 {
 	int			i = find_range(topic, partition);
 	ReplayRange *r;
+	MessageFormat now;
 
 	if (i >= 0)
 		drop_range(i);
@@ -75,10 +79,36 @@ replay_plan(const char *topic, int32 partition, int64 from, int64 until)
 	r->partition = partition;
 	r->until = until;
 	r->next_dead = 0;
+	r->format = *format;
 	nranges++;
 	ereport(LOG,
 			(errmsg("driftlock will replay %s[%d] from offset %lld to %lld: the detectors learn again what they learnt after their last checkpoint",
 					topic, partition, (long long) from, (long long) until)));
+	message_format_current(&now);
+	if (!message_format_equal(&now, format))
+	{
+		/*
+		 * driftlock.kafka_format or otlp_stream_attribute changed since
+		 * (a crash before the reload's checkpoint): the replay reads as
+		 * before, and a checkpoint right after it ends the old format's
+		 * range, so that no later replay mixes the two.
+		 */
+		ereport(LOG,
+				(errmsg("driftlock replays %s[%d] as %s%s%s, as it was processed; driftlock.kafka_format is %s from offset %lld on",
+						topic, partition, kafka_format_name(format->format),
+						format->format == KAFKA_FORMAT_RAW ? "" : " named by ",
+						format->otlp_stream_attribute,
+						kafka_format_name(now.format), (long long) until)));
+		checkpoint_request();
+	}
+}
+
+const MessageFormat *
+replay_format(const char *topic, int32 partition)
+{
+	int			i = nranges > 0 ? find_range(topic, partition) : -1;
+
+	return i >= 0 ? &ranges[i].format : NULL;
 }
 
 ReplayKind

@@ -5,6 +5,8 @@
 #ifndef DRIFTLOCK_REPLAY_H
 #define DRIFTLOCK_REPLAY_H
 
+#include "guc.h"
+
 typedef enum ReplayKind
 {
 	REPLAY_LIVE,				/* past the committed offset: process it */
@@ -17,7 +19,15 @@ typedef enum ReplayKind
  * to until: what comes before until is replayed (SPI connected, to read
  * the dead letters of the range).  Replaces the partition's earlier plan.
  */
-extern void replay_plan(const char *topic, int32 partition, int64 from, int64 until);
+extern void replay_plan(const char *topic, int32 partition, int64 from, int64 until,
+						const MessageFormat *format);
+
+/*
+ * How the replayed messages of the partition were read when they were
+ * processed (format: the stored offsets' row), NULL when it is not being
+ * replayed.  Replays read them so again, whatever the settings say now.
+ */
+extern const MessageFormat *replay_format(const char *topic, int32 partition);
 
 /* What to do with the message at offset of the partition. */
 extern ReplayKind replay_kind(const char *topic, int32 partition, int64 offset);

@@ -16,6 +16,9 @@
 int
 spi_run(CachedStatement *stmt, Datum *args, const char *nulls, bool read_only, long count)
 {
+	MemoryContext caller = CurrentMemoryContext;
+	int			ret;
+
 	if (stmt->plan == NULL)
 	{
 		SPIPlanPtr	plan = SPI_prepare(stmt->sql, stmt->nargs, stmt->argtypes);
@@ -27,7 +30,17 @@ spi_run(CachedStatement *stmt, Datum *args, const char *nulls, bool read_only, l
 			elog(ERROR, "keeping the plan of \"%s\" failed", stmt->sql);
 		stmt->plan = plan;
 	}
-	return SPI_execute_plan(stmt->plan, args, nulls, read_only, count);
+	ret = SPI_execute_plan(stmt->plan, args, nulls, read_only, count);
+
+	/*
+	 * SPI returns in its procedure context, which lives until SPI_finish:
+	 * what the caller allocates next belongs in the caller's context (the
+	 * worker's per-message context, reset after each message; without
+	 * this, everything a message allocated after its first statement
+	 * stayed until the end of its batch).
+	 */
+	MemoryContextSwitchTo(caller);
+	return ret;
 }
 
 void

@@ -530,3 +530,25 @@ COMMENT ON COLUMN driftlock.dead_letters.kafka_record_index IS
 'null when the dead letter is the whole Kafka message; else the index of the log record of an OpenTelemetry batch it stands for, whose payload is then that record alone as a batch in the message''s encoding';
 COMMENT ON TABLE driftlock.anomalies IS
 'events flagged as anomalous by the detector; at most one row per Kafka message, or per log record of an OpenTelemetry batch';
+
+-- How the messages were read (driftlock.kafka_format, and the stream
+-- attribute of OpenTelemetry batches): with each partition's offsets, so
+-- that a replay after a crash reads the messages since the checkpoint as
+-- they were read, even if the setting changed meanwhile; and with each
+-- dead letter, so that driftlock_replay_dead_letters() reads it so too.
+-- NULL: 0.1.0's rows, raw.
+ALTER TABLE driftlock.kafka_offsets
+    ADD COLUMN kafka_format text,
+    ADD COLUMN otlp_stream_attribute text,
+    ADD CONSTRAINT kafka_offsets_format_valid
+        CHECK (kafka_format IN ('raw', 'otlp_json', 'otlp_proto'));
+COMMENT ON COLUMN driftlock.kafka_offsets.kafka_format IS
+'driftlock.kafka_format the messages before next_offset were read with (raw, otlp_json, otlp_proto); null for rows of 0.1.0 (raw)';
+COMMENT ON COLUMN driftlock.kafka_offsets.otlp_stream_attribute IS
+'driftlock.otlp_stream_attribute they were read with, for an OpenTelemetry format; else null';
+ALTER TABLE driftlock.dead_letters
+    ADD COLUMN kafka_format text,
+    ADD CONSTRAINT dead_letters_format_valid
+        CHECK (kafka_format IN ('raw', 'otlp_json', 'otlp_proto'));
+COMMENT ON COLUMN driftlock.dead_letters.kafka_format IS
+'driftlock.kafka_format the message was read with (raw, otlp_json, otlp_proto): how driftlock_replay_dead_letters() reads its payload; null for rows of 0.1.0 and rows written by hand (raw)';

@@ -18,6 +18,7 @@ use DriftlockTest qw(start_mock_kafka worker_node wait_offsets poll_until
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time sleep);
 
 my %topic = (proto => 'otlp-proto', json => 'otlp-json');
 my $group = 'otlp-group';
@@ -209,16 +210,60 @@ SELECT count(*) FROM driftlock.anomalies WHERE kafka_offset >= 10 AND kafka_reco
 # ---- a reload to another format: the worker reconnects, reads on in it
 $log_at = -s $node{proto}->logfile;
 $node{proto}->safe_psql('postgres', "ALTER SYSTEM SET driftlock.kafka_format = 'otlp_json'; SELECT pg_reload_conf()");
+# what comes before the worker has the signal is read in the old format
+my $deadline = time() + 30;
+sleep 0.1 until slurp_file($node{proto}->logfile, $log_at) =~ /reconnecting: settings changed/ || time() > $deadline;
+like(slurp_file($node{proto}->logfile, $log_at), qr/reconnecting: settings changed/,
+	'the worker reconnects for the new format');
 my @offsets = produce_raw($kafka, $topic{proto}, 0,
 	[ { headers => [], payload => batch('json', '-s', 3, '-r', 100, '-S', 41) } ]);
 ok(wait_offsets($node{proto}, $group, [ [ $topic{proto}, 0, $offsets[0] ] ], 60),
 	'proto, switched to otlp_json: the worker consumed a JSON batch');
 ok(poll_until($node{proto}, $events_sql, 'late-0:0 new-0:5 svc-0:3800 svc-1:3800 svc-2:3800', 60),
 	'its records are read as records');
-like(slurp_file($node{proto}->logfile, $log_at), qr/reconnecting: settings changed/,
-	'the worker reconnected for the new format');
 is($node{proto}->safe_psql('postgres', "SELECT count(*) FROM driftlock.dead_letters WHERE reason = 'invalid_otlp'"),
 	'1', 'no new invalid_otlp dead letter');
+
+is($node{proto}->safe_psql('postgres', q{
+SELECT kafka_format || ' ' || otlp_stream_attribute FROM driftlock.kafka_offsets WHERE topic = 'otlp-proto'}),
+	'otlp_json service.name', 'the stored offsets say how their messages were read');
+
+# ---- a crash between a change of format and its reload: the messages the
+# detectors relearn (since the checkpoint) are read as they were, in
+# otlp_json; those after them in the new format, otlp_proto, which makes
+# them invalid_otlp dead letters (they are JSON)
+$node{proto}->safe_psql('postgres', 'ALTER SYSTEM SET driftlock.kafka_enabled = off; SELECT pg_reload_conf()');
+ok(poll_until($node{proto}, q{SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'driftlock kafka worker' AND query LIKE 'disabled%'}, '1', 30),
+	'proto: the worker is disabled again');
+@offsets = produce_raw($kafka, $topic{proto}, 0, [ map {
+	{ headers => [], payload => batch('json', '-s', 3, '-r', 100, '-S', $_) } } 42 .. 61 ]);
+my ($first, $last) = ($offsets[0], $offsets[-1]);
+$node{proto}->safe_psql('postgres', 'ALTER SYSTEM RESET driftlock.kafka_enabled; SELECT pg_reload_conf()');
+($pid) = worker_pids($node{proto});
+$seen = wait_committed($node{proto}, $group, $first + 8, 120);
+# txid_current() commits synchronously: the worker's batches so far are
+# flushed (they commit asynchronously) and survive the kill
+$node{proto}->safe_psql('postgres',
+	"ALTER SYSTEM SET driftlock.kafka_format = 'otlp_proto'; SELECT txid_current()");
+$node{proto}->kill9;
+note("killed -9 with $seen messages committed");
+$log_at = -s $node{proto}->logfile;
+restart_after_postmaster_kill($node{proto}, $pid, 'format change');
+ok(wait_offsets($node{proto}, $group, [ [ $topic{proto}, 0, $last ] ], 120),
+	'format change: the worker consumed every message');
+like(slurp_file($node{proto}->logfile, $log_at),
+	qr/driftlock replays otlp-proto\[0\] as otlp_json named by service.name, as it was processed; driftlock.kafka_format is otlp_proto from offset/,
+	'format change: the replay reads in the format the messages were processed in');
+my $invalid_from = $node{proto}->safe_psql('postgres',
+	"SELECT min(kafka_offset) FROM driftlock.dead_letters WHERE reason = 'invalid_otlp' AND kafka_offset >= $first");
+cmp_ok($invalid_from, '>', $first, 'format change: the batches before the kill were processed as JSON');
+is($node{proto}->safe_psql('postgres',
+		"SELECT count(*) FROM driftlock.dead_letters WHERE reason = 'invalid_otlp' AND kafka_offset >= $first"),
+	$last - $invalid_from + 1, 'format change: every batch after it is an invalid_otlp dead letter');
+my $n = 3800 + 100 * ($invalid_from - $first);
+ok(poll_until($node{proto}, $events_sql, "late-0:0 new-0:5 svc-0:$n svc-1:$n svc-2:$n", 60),
+	'format change: each record of the JSON batches before the kill learnt once');
 
 $node{$_}->stop for qw(proto json);
 $kafka->stop;
