@@ -1073,8 +1073,8 @@ report_left(const ReplayRun *run)
 		{"%lld names no stream", "%lld name no stream"},
 		{"%lld is newer than its partition's last checkpoint",
 		"%lld are newer than their partition's last checkpoint"},
-		{"%lld is not one OpenTelemetry log record under driftlock.kafka_format",
-		"%lld are not one OpenTelemetry log record under driftlock.kafka_format"}
+		{"%lld cannot be replayed as the OpenTelemetry log records of one stream",
+		"%lld cannot be replayed as the OpenTelemetry log records of one stream"}
 	};
 	StringInfoData detail;
 	int64		total = 0;

@@ -235,8 +235,9 @@ CREATE VIEW all_stream_events AS
   FROM driftlock_b.stream_state st JOIN driftlock_b.streams s ON s.id = st.stream_id;
 -- after a crash both instances may hold a message: one row per Kafka position
 CREATE VIEW anomalies_once AS
-  SELECT DISTINCT ON (kafka_topic, kafka_partition, kafka_offset) *
-  FROM all_anomalies ORDER BY kafka_topic, kafka_partition, kafka_offset, detected_at;
+  SELECT DISTINCT ON (kafka_topic, kafka_partition, kafka_offset, kafka_record_index) *
+  FROM all_anomalies
+  ORDER BY kafka_topic, kafka_partition, kafka_offset, kafka_record_index, detected_at;
 };
 $report->safe_psql('postgres', $setup);
 load_messages($report, 'produced', \@rows);

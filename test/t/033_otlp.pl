@@ -147,7 +147,7 @@ for my $enc (qw(proto json))
 	my ($ret, $out, $err) = $n->psql('postgres',
 		"SELECT replayed, remaining FROM driftlock_replay_dead_letters('invalid_otlp')");
 	is($out, '0|1', "$enc: the message that is no batch stays");
-	like($err, qr/not one OpenTelemetry log record.*not an OpenTelemetry logs batch/s,
+	like($err, qr/cannot be replayed as the OpenTelemetry log records of one stream.*not an OpenTelemetry logs batch/s,
 		"$enc: the notice says why it stays");
 }
 
