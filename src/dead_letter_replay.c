@@ -452,6 +452,25 @@ dead_letter_label(char *buf, size_t cap, int64 id, bool no_position, Datum topic
 }
 
 /*
+ * Keep the first dead letter left for cause, which the NOTICE names with
+ * why (LEFT_NO_STREAM and LEFT_OTLP); the caller counts it.
+ */
+static void
+left_example(ReplayRun *run, LeftCause cause, const char *why, int64 id, bool no_position,
+			 Datum topic, Datum partition, Datum offset, bool has_index, Datum record_index)
+{
+	bool		otlp = cause == LEFT_OTLP;
+
+	if (run->left[cause] > 0)
+		return;
+	dead_letter_label(otlp ? run->otlp_example : run->no_stream_example,
+					  otlp ? sizeof(run->otlp_example) : sizeof(run->no_stream_example),
+					  id, no_position, topic, partition, offset, has_index, record_index);
+	strlcpy(otlp ? run->otlp_detail : run->no_stream_detail, why,
+			otlp ? sizeof(run->otlp_detail) : sizeof(run->no_stream_detail));
+}
+
+/*
  * One listed dead letter: a candidate, a left one counted by cause, or
  * (another stream's, with a stream filter) nothing.  The payload is
  * detoasted in the caller's per-row context; after the stream lookup SPI
@@ -520,44 +539,28 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 		{
 			if (only_stream != NULL)
 				return;			/* names no stream */
-			if (run->left[LEFT_OTLP] == 0)
-			{
-				dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
-								  topic_null || partition_null || offset_null, topic, partition, offset,
-								  !index_null, record_index);
-				strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
-			}
+			left_example(run, LEFT_OTLP, why, id, topic_null || partition_null || offset_null,
+						 topic, partition, offset, !index_null, record_index);
 			run->left[LEFT_OTLP]++;
 			return;
 		}
 	}
 	if (!resolve(jheaders, bkey, bytes, len, record, &stream, &learn_only, &problem))
 	{
-		if (record == &message_batch_only && problem.reason == NULL)
+		/* neither header nor key names the batch's stream: why says so */
+		bool		whole = record == &message_batch_only && problem.reason == NULL;
+
+		if (only_stream != NULL)
+			return;				/* not the stream asked for */
+		cause = whole ? LEFT_OTLP : LEFT_NO_STREAM;
+		left_example(run, cause, whole ? why : problem.detail, id,
+					 topic_null || partition_null || offset_null,
+					 topic, partition, offset, !index_null, record_index);
+		if (whole)
 		{
-			/* neither header nor key names the batch's stream */
-			if (only_stream != NULL)
-				return;
-			if (run->left[LEFT_OTLP] == 0)
-			{
-				dead_letter_label(run->otlp_example, sizeof(run->otlp_example), id,
-								  topic_null || partition_null || offset_null, topic, partition, offset,
-								  !index_null, record_index);
-				strlcpy(run->otlp_detail, why, sizeof(run->otlp_detail));
-			}
 			run->left[LEFT_OTLP]++;
 			return;
 		}
-		if (only_stream != NULL)
-			return;				/* not the stream asked for */
-		if (run->left[LEFT_NO_STREAM] == 0)
-		{
-			dead_letter_label(run->no_stream_example, sizeof(run->no_stream_example), id,
-							  topic_null || partition_null || offset_null, topic, partition, offset,
-								  !index_null, record_index);
-			strlcpy(run->no_stream_detail, problem.detail, sizeof(run->no_stream_detail));
-		}
-		cause = LEFT_NO_STREAM;
 	}
 	else if (only_stream != NULL && memcmp(&stream, only_stream, sizeof(stream)) != 0)
 		return;
@@ -1005,52 +1008,51 @@ transient(int sqlerrcode)
  * an incident opened twice.  Whatever it did is rolled back first, its row
  * locks included.
  */
+typedef struct StreamAttempt
+{
+	StreamReplay sr;
+	const Candidate *cands;
+	int			n;
+} StreamAttempt;
+
+static void
+replay_stream_body(void *arg)
+{
+	StreamAttempt *a = arg;
+
+	replay_stream(&a->sr, a->cands, a->n);
+}
+
 static void
 replay_stream_retrying(ReplayRun *run, const Candidate *cands, int n)
 {
-	for (volatile int attempt = 1;; attempt++)
+	for (int attempt = 1;; attempt++)
 	{
-		MemoryContext cxt = CurrentMemoryContext;
-		ResourceOwner owner = CurrentResourceOwner;
-		StreamReplay sr;
-		volatile bool retry = false;
+		StreamAttempt a;
+		StreamReplay *sr = &a.sr;
+		ErrorData  *edata;
 
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(cxt);
-		PG_TRY();
-		{
-			replay_stream(&sr, cands, n);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
+		memset(&a, 0, sizeof(a));
+		a.cands = cands;
+		a.n = n;
+		edata = spi_subxact_try(replay_stream_body, &a);
 
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(cxt);
-			CurrentResourceOwner = owner;
+		if (sr->cxt != NULL)
+			MemoryContextDelete(sr->cxt);
+		if (edata != NULL)
+		{
 			if (!transient(edata->sqlerrcode) || attempt >= REPLAY_ATTEMPTS)
 				ReThrowError(edata);
 			ereport(DEBUG1,
 					(errmsg("replaying the dead letters of a driftlock stream again after: %s",
 							edata->message)));
 			FreeErrorData(edata);
-			retry = true;
-		}
-		PG_END_TRY();
-		if (sr.cxt != NULL)
-			MemoryContextDelete(sr.cxt);
-		if (retry)
 			continue;
-		run->replayed += sr.ndone;
-		run->anomalies += sr.anomalies;
-		run->left[LEFT_NO_PAYLOAD] += sr.no_payload;
-		run->left[LEFT_NO_STREAM] += sr.gone;
+		}
+		run->replayed += sr->ndone;
+		run->anomalies += sr->anomalies;
+		run->left[LEFT_NO_PAYLOAD] += sr->no_payload;
+		run->left[LEFT_NO_STREAM] += sr->gone;
 		return;
 	}
 }

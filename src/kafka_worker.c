@@ -922,6 +922,31 @@ process_batch(int from, int to, bool caught_up)
 	return live;
 }
 
+typedef struct RecordDeadLetters
+{
+	const rd_kafka_message_t *msg;
+	const uint8_t *payload;
+	const OtlpBatch *batch;
+	const char *reason;
+	const char *detail;
+} RecordDeadLetters;
+
+/* Each record of a message a dead letter of its own (spi_subxact_try). */
+static void
+record_dead_letters(void *arg)
+{
+	RecordDeadLetters *r = arg;
+
+	for (size_t i = 0; i < r->batch->count; i++)
+	{
+		MemoryContext old;
+
+		record_cxt_enter(&old);
+		record_dead_letter(r->msg, r->payload, &r->batch->records[i], r->reason, r->detail);
+		record_cxt_leave(old);
+	}
+}
+
 /*
  * A message that failed as a whole: one dead letter, or one per log record
  * of an OpenTelemetry batch, each then replayable on its own (none of its
@@ -932,7 +957,6 @@ dead_letter_whole(const rd_kafka_message_t *msg, const char *reason, const char 
 {
 	const uint8_t *payload = msg->payload;
 	size_t		len = payload ? msg->len : 0;
-	MemoryContext cxt = CurrentMemoryContext;
 	MessageFormat fmt;
 	OtlpBatch	b;
 
@@ -951,34 +975,15 @@ dead_letter_whole(const rd_kafka_message_t *msg, const char *reason, const char 
 	 * be set aside one by one (memory, a trigger on the table), the message
 	 * is set aside whole.
 	 */
-	BeginInternalSubTransaction(NULL);
-	PG_TRY();
 	{
-		for (size_t i = 0; i < b.count; i++)
-		{
-			MemoryContext old;
+		RecordDeadLetters r = {msg, payload, &b, reason, detail};
+		ErrorData  *edata = spi_subxact_try(record_dead_letters, &r);
 
-			record_cxt_enter(&old);
-			record_dead_letter(msg, payload, &b.records[i], reason, detail);
-			record_cxt_leave(old);
-		}
-		ReleaseCurrentSubTransaction();
+		if (edata != NULL)
+			dead_letter(msg, reason,
+						psprintf("%s (Its log records could not be set aside one by one: %s)",
+								 detail, edata->message ? edata->message : "unknown error"));
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		dead_letter(msg, reason,
-					psprintf("%s (Its log records could not be set aside one by one: %s)",
-							 detail, edata->message ? edata->message : "unknown error"));
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
 }
 
 /*

@@ -38,4 +38,12 @@ extern void spi_xact_commit(void);
  */
 extern bool spi_xact_try(void (*body) (void *arg), void *arg);
 
+/*
+ * body(arg) in a subtransaction.  Returns NULL when it succeeded; else the
+ * error, copied into the caller's memory context, the subtransaction rolled
+ * back (with what it wrote and locked).  Either way the caller's memory
+ * context and resource owner are current again.
+ */
+extern ErrorData *spi_subxact_try(void (*body) (void *arg), void *arg);
+
 #endif
