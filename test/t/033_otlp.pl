@@ -242,10 +242,10 @@ my ($first, $last) = ($offsets[0], $offsets[-1]);
 $node{proto}->safe_psql('postgres', 'ALTER SYSTEM RESET driftlock.kafka_enabled; SELECT pg_reload_conf()');
 ($pid) = worker_pids($node{proto});
 $seen = wait_committed($node{proto}, $group, $first + 8, 120);
-# txid_current() commits synchronously: the worker's batches so far are
-# flushed (they commit asynchronously) and survive the kill
-$node{proto}->safe_psql('postgres',
-	"ALTER SYSTEM SET driftlock.kafka_format = 'otlp_proto'; SELECT txid_current()");
+# a transaction that writes commits synchronously: the worker's batches so
+# far (they commit asynchronously) are flushed with it and survive the kill
+$node{proto}->safe_psql('postgres', "ALTER SYSTEM SET driftlock.kafka_format = 'otlp_proto'");
+$node{proto}->safe_psql('postgres', 'CREATE TABLE wal_flushed ()');
 $node{proto}->kill9;
 note("killed -9 with $seen messages committed");
 $log_at = -s $node{proto}->logfile;
@@ -264,6 +264,34 @@ is($node{proto}->safe_psql('postgres',
 my $n = 3800 + 100 * ($invalid_from - $first);
 ok(poll_until($node{proto}, $events_sql, "late-0:0 new-0:5 svc-0:$n svc-1:$n svc-2:$n", 60),
 	'format change: each record of the JSON batches before the kill learnt once');
+
+# ---- a batch that fails even alone (a trigger rejects its anomaly rows):
+# each of its records becomes an insert_failed dead letter, replayable
+$node{proto}->safe_psql('postgres', q{
+CREATE FUNCTION reject_anomaly() RETURNS trigger LANGUAGE plpgsql AS
+  $$BEGIN RAISE EXCEPTION 'anomaly rejected'; END$$;
+CREATE TRIGGER reject BEFORE INSERT ON driftlock.anomalies
+  FOR EACH ROW EXECUTE FUNCTION reject_anomaly();});
+@offsets = produce_raw($kafka, $topic{proto}, 0,
+	[ { headers => [], payload => batch('proto', '-s', 3, '-r', 100, '-S', 70, '-a', '50') } ]);
+my $poison = $offsets[0];
+is($poison, $last + 1, 'poison: a batch with anomalies produced');
+ok(wait_offsets($node{proto}, $group, [ [ $topic{proto}, 0, $poison ] ], 120),
+	'poison: the worker moved past it');
+is($node{proto}->safe_psql('postgres', qq{
+SELECT count(*) || ' ' || min(kafka_record_index) || '..' || max(kafka_record_index)
+FROM driftlock.dead_letters WHERE kafka_offset = $poison AND reason = 'insert_failed'}),
+	'300 0..299', 'poison: each of its 300 records is an insert_failed dead letter');
+$node{proto}->safe_psql('postgres', 'DROP TRIGGER reject ON driftlock.anomalies');
+ok(poll_until($node{proto},
+		"SELECT replayed FROM driftlock_replay_dead_letters('insert_failed')", '300', 60),
+	'poison: the 300 are replayed once the trigger is gone');
+$n += 100;
+ok(poll_until($node{proto}, $events_sql, "late-0:0 new-0:5 svc-0:$n svc-1:$n svc-2:$n", 60),
+	'poison: and learnt once each');
+cmp_ok($node{proto}->safe_psql('postgres',
+		"SELECT count(*) FROM driftlock.anomalies WHERE kafka_offset = $poison"), '>', 0,
+	'poison: their anomalies recorded at their positions');
 
 $node{$_}->stop for qw(proto json);
 $kafka->stop;
