@@ -41,7 +41,7 @@ is( $node->safe_psql(
 		'postgres', q{
 SELECT count(*) FROM pg_settings
 WHERE name LIKE 'driftlock.%' AND context = 'sighup'}),
-	'24', 'the other twenty-four settings are reloadable');
+	'26', 'the other twenty-six settings are reloadable');
 
 is($node->safe_psql('postgres', 'SHOW driftlock.kafka_properties'),
 	$props, 'a superuser sees kafka_properties');
@@ -65,7 +65,7 @@ is( $node->safe_psql(
 		'postgres', q{
 SET ROLE regress_plain;
 SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'}),
-	'28', 'a non-superuser sees the other settings');
+	'30', 'a non-superuser sees the other settings');
 
 ($ret, $stdout, $stderr) =
   $node->psql('postgres', 'SET ROLE regress_plain; SHOW driftlock.kafka_properties');
@@ -123,7 +123,7 @@ WHERE setting LIKE '%sasl.password%' OR reset_val LIKE '%sasl.password%'
 is($node->safe_psql('postgres', "SET ROLE regress_plain; $sasl_values"),
 	'0', 'no setting, reset_val or boot_val in pg_settings holds the SASL settings');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_settings WHERE name LIKE 'driftlock.%'"),
-	'28', 'pg_settings lists the other 28 driftlock settings, even to a superuser');
+	'30', 'pg_settings lists the other 30 driftlock settings, even to a superuser');
 
 ($ret, $stdout, $stderr) = $node->psql('postgres', 'SHOW ALL', extra_params => [ '-U', 'regress_plain' ]);
 is($ret, 0, 'SHOW ALL works for a non-superuser');

@@ -22,7 +22,7 @@ is( $node->safe_psql(
 LOAD 'driftlock';
 SELECT count(*) FROM pg_settings
 WHERE name LIKE 'driftlock.%' AND short_desc <> '' AND extra_desc <> ''}),
-	'28', 'the twenty-eight settings other than kafka_properties show in pg_settings with descriptions');
+	'30', 'the thirty settings other than kafka_properties show in pg_settings with descriptions');
 
 is( $node->safe_psql(
 		'postgres', q{

@@ -176,7 +176,7 @@ FROM driftlock.metrics WHERE metric = 'driftlock_dead_letters_total'}),
 SELECT string_agg(format('%s=%s', r, (SELECT count(*) FROM driftlock.dead_letters d WHERE d.reason = r)),
                   ' ' ORDER BY r)
 FROM unnest(ARRAY['payload_too_large', 'missing_stream_id', 'invalid_stream_id', 'unknown_stream',
-                  'invalid_json', 'detector_error', 'insert_failed', 'retention_gap', 'stream_limit']) r}),
+                  'invalid_json', 'detector_error', 'insert_failed', 'retention_gap', 'stream_limit', 'invalid_otlp']) r}),
 	'dead_letters_total: one row per reason, equal to driftlock.dead_letters');
 is(q1(q{
 SELECT string_agg(format('%s=%s', labels->>'table', value), ' ' ORDER BY labels->>'table')
@@ -360,7 +360,7 @@ is(metric('driftlock_stats_reset_time_seconds'), $reset_time, 'and so does stats
 $node->safe_psql('postgres', 'SELECT driftlock_metrics_reset()', extra_params => [ '-U', 'carol' ]);
 is(q1("SELECT count(*) FROM driftlock.metrics WHERE $not_gauge AND value <> 0"), '0',
 	'driftlock_metrics_reset() (by a driftlock_admin member) zeroes every counter');
-is(q1("SELECT count(*) FROM driftlock.metrics WHERE metric = 'driftlock_dead_letters_total'"), '9',
+is(q1("SELECT count(*) FROM driftlock.metrics WHERE metric = 'driftlock_dead_letters_total'"), '10',
 	'the dead-letter rows stay, at 0');
 cmp_ok(metric('driftlock_stats_reset_time_seconds'), '>', $reset_time, 'stats_reset_time_seconds moves forward');
 is(q1(q{SELECT value BETWEEN extract(epoch FROM now()) - 30 AND extract(epoch FROM now()) + 1

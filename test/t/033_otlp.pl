@@ -63,6 +63,29 @@ for my $enc (qw(proto json))
 	$node{$enc}->safe_psql('postgres',
 		'INSERT INTO driftlock.streams (name) VALUES ' . join(', ', map { '(' . sql_quote($_) . ')' } @services));
 }
+# A switch that holds the proto worker in the batch that would move its
+# next offset to stall.at or beyond, before it commits (sleeping, holding
+# no lightweight lock), to kill the server there; at null: off
+$node{proto}->safe_psql('postgres', q{
+CREATE TABLE stall (at bigint);
+INSERT INTO stall VALUES (NULL);
+CREATE FUNCTION stall_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  WHILE (SELECT NEW.next_offset >= at FROM stall) LOOP PERFORM pg_sleep(0.05); END LOOP;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER stall BEFORE UPDATE ON driftlock.kafka_offsets
+  FOR EACH ROW EXECUTE FUNCTION stall_batch();});
+
+sub stall_worker
+{
+	my ($n) = @_;
+	ok(poll_until($n, q{SELECT count(*) FROM pg_stat_activity
+WHERE backend_type = 'driftlock kafka worker' AND wait_event = 'PgSleep'}, '1', 60),
+		'the worker is held in a batch');
+	return;
+}
+
 is($node{proto}->safe_psql('postgres', 'SHOW driftlock.otlp_stream_attribute'), 'service.name',
 	'the stream attribute defaults to service.name');
 
@@ -170,16 +193,23 @@ for my $enc (qw(json proto))
 	my @offsets = produce_raw($kafka, $topic{$enc}, 0, \@m);
 	is("$offsets[0]..$offsets[-1]", '10..39', "$enc: 30 more messages produced");
 }
+# held once the late batch (at 16, in a batch of 2) has committed
+$node{proto}->safe_psql('postgres', 'UPDATE stall SET at = 19');
 $node{proto}->safe_psql('postgres', 'ALTER SYSTEM RESET driftlock.kafka_enabled; SELECT pg_reload_conf()');
 my ($pid) = worker_pids($node{proto});
 my $seen = wait_committed($node{proto}, $group, 17, 120);
+# held in its next batch, the worker cannot finish the backlog (and
+# checkpoint) before the kill, whatever the load of the machine; the
+# INSERT, committed synchronously, flushes its batches (they commit
+# asynchronously)
+stall_worker($node{proto});
 $node{proto}->safe_psql('postgres', "INSERT INTO driftlock.streams (name) VALUES ('late-0')");
-$seen = wait_committed($node{proto}, $group, 24, 120);
 $node{proto}->kill9;
 note("killed -9 with $seen messages committed");
 cmp_ok($seen, '<', 40, 'the kill came before the end of the backlog');
 my $log_at = -s $node{proto}->logfile;
 restart_after_postmaster_kill($node{proto}, $pid, 'proto');
+$node{proto}->safe_psql('postgres', 'UPDATE stall SET at = NULL');
 ok(wait_offsets($node{json}, $group, [ [ $topic{json}, 0, 39 ] ], 180),
 	'json: the worker consumed the 40 messages');
 $node{json}->safe_psql('postgres', "INSERT INTO driftlock.streams (name) VALUES ('late-0')");
@@ -239,9 +269,11 @@ WHERE backend_type = 'driftlock kafka worker' AND query LIKE 'disabled%'}, '1', 
 @offsets = produce_raw($kafka, $topic{proto}, 0, [ map {
 	{ headers => [], payload => batch('json', '-s', 3, '-r', 100, '-S', $_) } } 42 .. 61 ]);
 my ($first, $last) = ($offsets[0], $offsets[-1]);
+$node{proto}->safe_psql('postgres', 'UPDATE stall SET at = ' . ($first + 9));
 $node{proto}->safe_psql('postgres', 'ALTER SYSTEM RESET driftlock.kafka_enabled; SELECT pg_reload_conf()');
 ($pid) = worker_pids($node{proto});
-$seen = wait_committed($node{proto}, $group, $first + 8, 120);
+$seen = wait_committed($node{proto}, $group, $first + 7, 120);
+stall_worker($node{proto});
 # a transaction that writes commits synchronously: the worker's batches so
 # far (they commit asynchronously) are flushed with it and survive the kill
 $node{proto}->safe_psql('postgres', "ALTER SYSTEM SET driftlock.kafka_format = 'otlp_proto'");
@@ -250,6 +282,7 @@ $node{proto}->kill9;
 note("killed -9 with $seen messages committed");
 $log_at = -s $node{proto}->logfile;
 restart_after_postmaster_kill($node{proto}, $pid, 'format change');
+$node{proto}->safe_psql('postgres', 'UPDATE stall SET at = NULL');
 ok(wait_offsets($node{proto}, $group, [ [ $topic{proto}, 0, $last ] ], 120),
 	'format change: the worker consumed every message');
 like(slurp_file($node{proto}->logfile, $log_at),
