@@ -148,17 +148,18 @@ batch_move_offset(const char *group, const char *topic, int32 partition, bool st
 {
 	Datum		args[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	MessageFormat format;
 	int			ret;
 
 	partition_args(args, group, topic, partition);
 	args[3] = Int64GetDatum(next_offset);
 	args[4] = Int64GetDatum(stored ? expected : first_offset);
-	/* the batch was read the way the settings say now (see MessageFormat) */
-	args[5] = CStringGetTextDatum(kafka_format_name(driftlock_kafka_format));
-	if (driftlock_kafka_format == KAFKA_FORMAT_RAW)
+	/* the batch was read the way the settings say now (raw: no attribute) */
+	message_format_current(&format);
+	args[5] = CStringGetTextDatum(kafka_format_name(format.format));
+	args[6] = CStringGetTextDatum(format.otlp_stream_attribute);
+	if (format.otlp_stream_attribute[0] == '\0')
 		nulls[6] = 'n';
-	else
-		args[6] = CStringGetTextDatum(driftlock_otlp_stream_attribute);
 	ret = spi_run(stored ? &move_offset_stmt : &insert_offset_stmt, args, nulls, false, 0);
 	if (ret != (stored ? SPI_OK_UPDATE : SPI_OK_INSERT))
 		elog(ERROR, "saving a Kafka offset failed: %s", SPI_result_code_string(ret));
@@ -206,8 +207,7 @@ batch_load_offset(const char *group, const char *topic, int32 partition,
 
 		memset(format, 0, sizeof(*format));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
-		/* NULL: 0.1.0's rows, raw; the CHECK constraint admits no other name */
-		(void) kafka_format_parse(isnull ? NULL : TextDatumGetCString(d), &format->format);
+		format->format = kafka_format_from_name(isnull ? NULL : TextDatumGetCString(d));
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &attr_null);
 		if (!attr_null && format->format != KAFKA_FORMAT_RAW)
 			text_to_cstring_buffer(DatumGetTextPP(d), format->otlp_stream_attribute,

@@ -57,13 +57,16 @@
  *    was released) and fails instead, and its batch is retried from the
  *    checkpoint.
  *
- * With driftlock.kafka_format otlp_*, a dead letter of a log record holds
- * that record alone, as a batch of one: it is decoded and replayed as the
- * record, at its position (with its record index).  A whole message of
- * several records (a batch over driftlock.kafka_max_payload_bytes when it
- * came, a message set aside under the raw format) stays, reported: its
- * records may belong to several streams, and each stream's replay is a
- * subtransaction of its own.  Such batches are produced to Kafka again.
+ * A dead letter is read the way its message was (its kafka_format, not the
+ * setting now).  A dead letter of a log record of an OpenTelemetry batch
+ * holds that record alone, as a batch of one: it is decoded and replayed
+ * as the record, at its position (with its record index).  A whole batch
+ * is replayed whole, each record at its index, when a header or key names
+ * its stream (or it holds one record); one whose records are named by
+ * their resource attributes (a batch over driftlock.kafka_max_payload_bytes
+ * when it came, say) stays, reported: its records may belong to several
+ * streams, and each stream's replay is a subtransaction of its own.  Such
+ * batches are produced to Kafka again.
  *
  * Replayed events reach their detector after the events that came since
  * they were set aside, so their verdicts can differ from what they would
@@ -125,7 +128,7 @@ typedef enum LeftCause
 	LEFT_TOO_LARGE,				/* over driftlock.kafka_max_payload_bytes */
 	LEFT_NO_STREAM,				/* names no stream (yet) */
 	LEFT_WAITING,				/* not behind its partition's checkpoint yet */
-	LEFT_OTLP,					/* not one log record under driftlock.kafka_format */
+	LEFT_OTLP,					/* no batch, or not of one stream */
 	LEFT_CAUSES
 } LeftCause;
 
@@ -304,14 +307,6 @@ check_stream_exists(pg_uuid_t *id)
 				 errhint("Streams are rows of driftlock.streams.")));
 }
 
-static void *
-otlp_palloc(void *ctx, size_t size)
-{
-	return MemoryContextAllocHuge(CurrentMemoryContext, size);
-}
-
-static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
-
 /*
  * The events of a dead letter, read the way its message was read (its
  * kafka_format): the payload itself, one event (raw: records NULL), or the
@@ -341,8 +336,8 @@ dead_letter_events(const uint8_t *payload, size_t len, bool has_index, int forma
 		return false;
 	}
 	message_scored_payload(&payload, &len);
-	if (!otlp_decode(payload, len, format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO,
-					 driftlock_otlp_stream_attribute, &otlp_allocator, &b, err, sizeof(err)))
+	if (!message_decode_batch(payload, len, format, driftlock_otlp_stream_attribute,
+							  &b, err, sizeof(err)))
 	{
 		snprintf(why, whylen, "Its payload is not an OpenTelemetry logs batch in %s: %s",
 				 kafka_format_name(format), err);
@@ -380,11 +375,8 @@ row_format(HeapTuple t, TupleDesc d, int column)
 {
 	bool		isnull;
 	Datum		v = SPI_getbinval(t, d, column, &isnull);
-	int			format;
 
-	/* the CHECK constraint admits no other name */
-	(void) kafka_format_parse(isnull ? NULL : TextDatumGetCString(v), &format);
-	return format;
+	return kafka_format_from_name(isnull ? NULL : TextDatumGetCString(v));
 }
 
 /* The stream a dead letter names now; false with why in problem. */
@@ -520,22 +512,6 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 	if (bpayload != NULL && len < DEAD_LETTER_PAYLOAD_MAX)
 	{
 		if (!dead_letter_events(bytes, len, !index_null, format, &ev, why, sizeof(why)))
-			record = NULL;		/* why says why */
-		else if (format == KAFKA_FORMAT_RAW)
-			why[0] = '\0';
-		else if (ev.count == 1)
-		{
-			why[0] = '\0';
-			record = &ev.records[0];
-		}
-		else
-		{
-			/* a whole batch: replayed whole when a header or key names its stream */
-			snprintf(why, sizeof(why), "Its %zu log records are named by their resource attribute, not by a header or key: a whole batch is replayed only into one stream.",
-					 ev.count);
-			record = &message_batch_only;
-		}
-		if (why[0] != '\0' && record == NULL)
 		{
 			if (only_stream != NULL)
 				return;			/* names no stream */
@@ -543,6 +519,15 @@ classify(ReplayRun *run, HeapTuple t, TupleDesc d, const pg_uuid_t *only_stream,
 						 topic, partition, offset, !index_null, record_index);
 			run->left[LEFT_OTLP]++;
 			return;
+		}
+		if (format != KAFKA_FORMAT_RAW && ev.count == 1)
+			record = &ev.records[0];
+		else if (format != KAFKA_FORMAT_RAW)
+		{
+			/* a whole batch: replayed whole when a header or key names its stream */
+			snprintf(why, sizeof(why), "Its %zu log records are named by their resource attribute, not by a header or key: a whole batch is replayed only into one stream.",
+					 ev.count);
+			record = &message_batch_only;
 		}
 	}
 	if (!resolve(jheaders, bkey, bytes, len, record, &stream, &learn_only, &problem))

@@ -102,19 +102,14 @@ kafka_format_name(int format)
 	return "raw";
 }
 
-bool
-kafka_format_parse(const char *name, int *format)
+int
+kafka_format_from_name(const char *name)
 {
-	*format = KAFKA_FORMAT_RAW;
-	if (name == NULL)
-		return true;
-	for (const struct config_enum_entry *e = kafka_format_options; e->name != NULL; e++)
+	for (const struct config_enum_entry *e = kafka_format_options;
+		 name != NULL && e->name != NULL; e++)
 		if (strcmp(e->name, name) == 0)
-		{
-			*format = e->val;
-			return true;
-		}
-	return false;
+			return e->val;
+	return KAFKA_FORMAT_RAW;
 }
 
 /* Memory of GUC values and extras: guc_malloc() from PostgreSQL 16 on */

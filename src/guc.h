@@ -63,8 +63,11 @@ extern void message_format_current(MessageFormat *f);
 extern bool message_format_equal(const MessageFormat *a, const MessageFormat *b);
 /* "raw", "otlp_json", "otlp_proto" */
 extern const char *kafka_format_name(int format);
-/* A stored name (NULL: 0.1.0's rows, raw); false for an unknown one. */
-extern bool kafka_format_parse(const char *name, int *format);
+/*
+ * The format a stored name says (NULL: 0.1.0's rows, raw; the CHECK
+ * constraints of the tables admit no other name).
+ */
+extern int	kafka_format_from_name(const char *name);
 
 /* Restart-only (postmaster) when preloaded */
 extern char *driftlock_database;

@@ -15,8 +15,8 @@ typedef struct ConsumerSettings
 	char		topic[TOPIC_LIST_MAX + 1];	/* driftlock.kafka_topic, canonical */
 	char		group[256];
 	/*
-	 * How messages are read: kept with the consumer because a replay after
-	 * a failure must read them as they were read the first time.
+	 * How messages are read: a change makes the worker checkpoint and
+	 * reconnect (a replay reads the format stored with the offsets).
 	 */
 	int			format;			/* driftlock.kafka_format */
 	char		otlp_stream_attribute[256];

@@ -290,6 +290,29 @@ message_stream_key(const rd_kafka_message_t *msg, const uint8_t *payload, size_t
 	return stream_key_from(&src, key, problem);
 }
 
+OtlpEncoding
+message_otlp_encoding(int format)
+{
+	return format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO;
+}
+
+/* The decoder's memory: the caller's context, which an error resets. */
+static void *
+otlp_palloc(void *ctx, size_t size)
+{
+	return MemoryContextAllocHuge(CurrentMemoryContext, size);
+}
+
+static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
+
+bool
+message_decode_batch(const uint8_t *payload, size_t len, int format,
+					 const char *stream_attribute, OtlpBatch *out, char *err, size_t errlen)
+{
+	return otlp_decode(payload, len, message_otlp_encoding(format), stream_attribute,
+					   &otlp_allocator, out, err, errlen);
+}
+
 void
 message_scored_payload(const uint8_t **payload, size_t *len)
 {

@@ -53,6 +53,18 @@ extern const OtlpRecord message_batch_only;
  */
 extern void message_scored_payload(const uint8_t **payload, size_t *len);
 
+/* The encoding of driftlock.kafka_format otlp_json or otlp_proto. */
+extern OtlpEncoding message_otlp_encoding(int format);
+
+/*
+ * Decode an OpenTelemetry batch read as format (otlp_json or otlp_proto),
+ * naming streams by the resource attribute stream_attribute, into *out,
+ * allocated in the current memory context; false with err as otlp_decode().
+ */
+extern bool message_decode_batch(const uint8_t *payload, size_t len, int format,
+								 const char *stream_attribute, OtlpBatch *out,
+								 char *err, size_t errlen);
+
 /* The message's headers as a JSON array of {"key", "value"}, or NULL. */
 extern char *message_headers_json(const rd_kafka_message_t *msg);
 

@@ -474,13 +474,6 @@ dead_letter(const rd_kafka_message_t *msg, const char *reason, const char *detai
 					  reason, detail, msg, msg->payload, msg->payload ? msg->len : 0);
 }
 
-/* The encoding of OpenTelemetry batches (driftlock.kafka_format otlp_*). */
-static OtlpEncoding
-otlp_encoding(int format)
-{
-	return format == KAFKA_FORMAT_OTLP_JSON ? OTLP_JSON : OTLP_PROTO;
-}
-
 /*
  * One log record of a decoded batch as a dead letter of its own (only
  * live messages have dead letters: they are read in the current format).
@@ -489,7 +482,7 @@ static void
 record_dead_letter(const rd_kafka_message_t *msg, const uint8_t *batch_bytes,
 				   const OtlpRecord *record, const char *reason, const char *detail)
 {
-	OtlpEncoding enc = otlp_encoding(driftlock_kafka_format);
+	OtlpEncoding enc = message_otlp_encoding(driftlock_kafka_format);
 	/* the record alone, as a batch that driftlock_replay_dead_letters() reads */
 	size_t		len = otlp_single_record(batch_bytes, enc, record, NULL, 0);
 	uint8_t    *single = palloc(Max(len, 1));
@@ -620,15 +613,6 @@ process_event(const MessageEvent *ev, const char *key)
 	driftlock_stream_record(&stream_id, det, ev->bytes, ev->len, &verdict, &src, NULL, NULL);
 }
 
-/* The OpenTelemetry decoder allocates in the message's memory context. */
-static void *
-otlp_palloc(void *ctx, size_t size)
-{
-	return MemoryContextAllocHuge(CurrentMemoryContext, size);
-}
-
-static const OtlpAllocator otlp_allocator = {otlp_palloc, NULL};
-
 /*
  * Decode an OpenTelemetry batch into *out; false after a whole-message
  * dead letter (invalid_otlp) for a live one.
@@ -640,8 +624,9 @@ decode_batch(const rd_kafka_message_t *msg, ReplayKind kind, const MessageFormat
 	char		err[256];
 	char		detail[400];
 
-	if (otlp_decode(payload, len, otlp_encoding(fmt->format), fmt->otlp_stream_attribute,
-					&otlp_allocator, out, err, sizeof(err)))
+	/* in the message's memory context */
+	if (message_decode_batch(payload, len, fmt->format, fmt->otlp_stream_attribute,
+							 out, err, sizeof(err)))
 		return true;
 	if (kind == REPLAY_LIVE)
 	{
@@ -743,7 +728,7 @@ process_batch_records(const rd_kafka_message_t *msg, ReplayKind kind, const Mess
  * replayed message only teaches its detectors (replay.c).
  */
 static void
-process_message(const rd_kafka_message_t *msg, ReplayKind kind)
+process_message(const rd_kafka_message_t *msg, ReplayKind kind, const MessageFormat *current)
 {
 	const uint8_t *payload = msg->payload;
 	size_t		len = payload ? msg->len : 0;
@@ -751,7 +736,6 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	MessageProblem problem;
 	MessageEvent ev = {msg, kind, NULL, 0, NULL, NULL};
 	const MessageFormat *fmt = NULL;
-	MessageFormat now;
 
 	if (kind == REPLAY_SKIP)
 		return;
@@ -759,10 +743,7 @@ process_message(const rd_kafka_message_t *msg, ReplayKind kind)
 	if (kind == REPLAY_LEARN)
 		fmt = replay_format(rd_kafka_topic_name(msg->rkt), msg->partition);
 	if (fmt == NULL)
-	{
-		message_format_current(&now);
-		fmt = &now;
-	}
+		fmt = current;
 	if (len > (size_t) driftlock_kafka_max_payload_bytes)
 	{
 		char		detail[256];
@@ -844,6 +825,7 @@ process_batch(int from, int to, bool caught_up)
 	bool		checkpoint;
 	char		activity[300];
 	char		label[256];
+	MessageFormat current;
 
 	next = new_list(&batch_next);
 	live = new_list(&batch_live);
@@ -869,6 +851,8 @@ process_batch(int from, int to, bool caught_up)
 	gap_begin();
 	incidents_begin();
 	feedback_batch_begin();
+	/* the settings do not change within a batch (SIGHUP is handled between) */
+	message_format_current(&current);
 
 	for (int i = from; i < to; i++)
 	{
@@ -888,7 +872,7 @@ process_batch(int from, int to, bool caught_up)
 		/* what one message allocates goes with it, whatever the batch size */
 		old = MemoryContextSwitchTo(message_cxt);
 		failing_step = "insert_failed";
-		process_message(msg, kind);
+		process_message(msg, kind, &current);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(message_cxt);
 		set_partition_offset(next, topic, msg->partition, msg->offset + 1);

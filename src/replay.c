@@ -10,8 +10,8 @@
  * them -- their anomalies, incidents and dead letters are committed
  * already.  Messages that were set aside as dead letters never taught the
  * detector, so they are skipped, and so are the log records of
- * OpenTelemetry batches that were set aside one by one.  Past the committed offset, processing is
- * live again.
+ * OpenTelemetry batches that were set aside one by one.  Past the
+ * committed offset, processing is live again.
  */
 #include "postgres.h"
 

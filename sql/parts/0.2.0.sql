@@ -516,7 +516,8 @@ COMMENT ON COLUMN driftlock.anomalies.kafka_record_index IS
 'index of the log record in its Kafka message (OpenTelemetry batches, from 0 in message order); 0 for a message that is one event';
 
 -- A dead letter stands for a whole message (null: a raw message, a batch
--- that could not be decoded, a retention gap) or for one record of a batch
+-- that could not be decoded or whose header or key names no stream, a
+-- retention gap) or for one record of a batch
 -- (its index; the payload is then that record as a batch of its own, in
 -- the message's encoding, so that it can be replayed).  NULLS NOT DISTINCT:
 -- a message has one whole-message dead letter at the most.
